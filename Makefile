@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# The environment (.venv) is created from uv.lock when missing; uv itself is
+# bootstrapped with pip when it is not on PATH.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(VENV)/bin/python
+
+.PHONY: demo test test-fast bench bench-quick lint format env clean
+
+$(UV):
+	@echo ">> uv not found: installing it with pip (user site)"
+	$(PYTHON) -m pip install --user --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@echo ">> creating/updating $(VENV) from uv.lock"
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced
+
+demo: env
+	$(VENV)/bin/farm run sweep=default
+
+test: env
+	$(RUN) -m pytest -q
+
+test-fast: env
+	$(RUN) -m pytest -q -m "not slow and not cluster"
+
+bench: env
+	$(RUN) -m benchmarks.run
+
+bench-quick: env
+	$(RUN) -m benchmarks.run --quick
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+format: env
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
