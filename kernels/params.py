@@ -48,6 +48,7 @@ class ModelParams(NamedTuple):
 
     # --- exogenous shocks (section 3.2) -----------------------------------------
     rho_ca: float = 0.85  # corr(btc, alt) of exogenous shocks
+    corr_alt_eq: float = float("nan")  # corr(alt, eq); NaN = rho_ca x correlation
     vol_btc: float = 0.55  # annualised volatility of btc
     vol_alt: float = 0.85  # annualised volatility of the altcoin basket
     vol_eq: float = 0.25  # annualised volatility of the AI/tech equity index
@@ -58,9 +59,9 @@ class ModelParams(NamedTuple):
     jump_eq: float = -0.01  # log-return of the trigger jump, eq
 
     # --- market: depth, impact, evaporation (section 3.3) -----------------------
-    depth_btc: float = 4.0e8  # $ that moves btc by 1 % (aggregate normal book)
-    depth_alt: float = 1.5e8  # $ that moves the alt basket by 1 %
-    depth_eq: float = 2.0e10  # $ that moves the equity index by 1 %
+    depth_btc: float = 8.0e8  # $ that moves btc by 1 % (aggregate normal book)
+    depth_alt: float = 2.0e8  # $ that moves the alt basket by 1 %
+    depth_eq: float = 5.0e10  # $ that moves the equity index by 1 %
     impact_y: float = 1.0  # Y of the square-root law dx = -Y 0.01 sqrt(Q / depth)
     kappa: float = 0.15  # evaporation: depth_eff = depth exp(-kappa Q / depth0)
     depth_floor: float = 0.1  # depth_eff never falls below this share of normal depth
@@ -69,9 +70,9 @@ class ModelParams(NamedTuple):
     resilience: float = 0.9  # per-step survival factor of transient impact
 
     # --- perpetual futures (section 3.4.1) --------------------------------------
-    perp_long_btc: float = 4.0e10  # leveraged long notional, btc perps ($ at leverage 1)
+    perp_long_btc: float = 2.5e10  # leveraged long notional, btc perps ($ at leverage 1)
     perp_short_btc: float = 1.2e10  # leveraged short notional, btc perps ($)
-    perp_long_alt: float = 4.5e10  # leveraged long notional, alt perps ($)
+    perp_long_alt: float = 3.0e10  # leveraged long notional, alt perps ($)
     perp_short_alt: float = 1.3e10  # leveraged short notional, alt perps ($)
     perp_leverage_buckets: Any = (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0)
     perp_long_weights: Any = (0.22, 0.18, 0.2, 0.18, 0.1, 0.06, 0.04, 0.02)
@@ -84,8 +85,9 @@ class ModelParams(NamedTuple):
     # --- DeFi lending (section 3.4.2) -------------------------------------------
     defi_collateral_btc: float = 1.5e10  # $ btc-like collateral (wBTC, cbBTC, ...)
     defi_collateral_alt: float = 3.5e10  # $ alt collateral (ETH, LSTs, ...)
-    defi_hf_buckets: Any = (1.05, 1.1, 1.2, 1.35, 1.5, 2.0, 3.0)  # health factors at lev 1
+    defi_hf_buckets: Any = (1.1, 1.25, 1.5, 1.75, 2.0, 3.0, 4.0)  # health factors at lev 1
     defi_hf_weights: Any = (0.05, 0.1, 0.15, 0.2, 0.2, 0.2, 0.1)
+    defi_liq_threshold: float = 0.83  # liquidation threshold (Aave v3 WETH)
     defi_close_factor: float = 0.5  # share of debt repaid when 0.95 <= HF < 1
     defi_full_hf: float = 0.95  # below this HF the whole debt is liquidated
     defi_bonus: float = 0.05  # liquidation bonus on seized collateral
@@ -101,23 +103,23 @@ class ModelParams(NamedTuple):
     treasury_target: float = 0.3  # LTV it sells towards
 
     # --- leveraged multi-asset funds (section 3.4.4) ----------------------------
-    fund_capital: float = 1.5e11  # $ equity of the funds
+    fund_capital: float = 1.0e11  # $ equity of the funds
     fund_leverage: float = 3.0  # gross assets / equity at leverage 1
-    fund_w_btc: float = 0.06  # portfolio weight of btc
-    fund_w_alt: float = 0.02  # portfolio weight of alt
-    fund_w_eq: float = 0.92  # portfolio weight of equities
-    fund_max_ratio: float = 1.08  # lambda_max / initial leverage (sell trigger)
-    fund_target_ratio: float = 0.95  # lambda_target / initial leverage (sell towards)
+    fund_w_btc: float = 0.04  # portfolio weight of btc
+    fund_w_alt: float = 0.01  # portfolio weight of alt
+    fund_w_eq: float = 0.95  # portfolio weight of equities
+    fund_max_ratio: float = 1.25  # lambda_max / initial leverage (sell trigger)
+    fund_target_ratio: float = 1.0  # lambda_target / initial leverage (sell towards)
 
     # --- banks / money funds / repo (section 3.4.5) -----------------------------
     bank_capital: float = 1.2e12  # $ total capital of the banks
     bank_leverage: float = 10.0  # assets / capital at leverage 1
     bank_eq_share: float = 0.03  # equity holdings as share of assets
     bank_weights: Any = (0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04)  # capital shares
-    bank_crypto_max: Any = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)  # exposure / capital at r=1
+    bank_crypto_max: Any = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # exposure / capital at r=1
     bank_crypto_btc_share: float = 0.7  # btc share of crypto collateral (rest alt)
     bank_haircut: float = 0.1  # collateral haircut: losses start past this fall
-    bank_fail_floor: float = 0.5  # a bank fails when capital < floor x initial capital
+    bank_fail_floor: float = 0.6  # a bank fails when capital < floor x initial capital
 
     # --- Fed put (section 3.4.6) ------------------------------------------------
     fed_trigger: float = 0.07  # equity drawdown that arms the Fed put
@@ -147,6 +149,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "fed_put": (0.0, 1.0, True, True),
     "integration": (0.0, 1.0, True, True),
     "rho_ca": (-1.0, 1.0, True, True),
+    "defi_liq_threshold": (0.0, 1.0, False, True),
     "step_hours": (0.0, None, False, False),
     "depth_floor": (0.0, 1.0, False, True),
     "depth_recovery": (0.0, 1.0, True, True),
@@ -211,11 +214,12 @@ def _check_range(name: str, value: np.ndarray, rng) -> None:
         )
 
 
-def correlation_matrix(correlation, rho_ca):
+def correlation_matrix(correlation, rho_ca, corr_alt_eq=float("nan")):
     """The 3x3 shock correlation matrix of (btc, alt, eq) as a NumPy array."""
     c = float(correlation)
     r = float(rho_ca)
-    return np.array([[1.0, r, c], [r, 1.0, r * c], [c, r * c, 1.0]])
+    ae = r * c if np.isnan(corr_alt_eq) else float(corr_alt_eq)
+    return np.array([[1.0, r, c], [r, 1.0, ae], [c, ae, 1.0]])
 
 
 def validate_params(p: ModelParams) -> ModelParams:
@@ -262,16 +266,28 @@ def validate_params(p: ModelParams) -> ModelParams:
             f"model parameter treasury_target={np.ravel(d['treasury_target'])[0]:g} must be below "
             f"treasury_covenant={np.ravel(d['treasury_covenant'])[0]:g}"
         )
+    ae_all = np.asarray(d["corr_alt_eq"], dtype=float)
+    if np.any(np.isfinite(ae_all)):
+        _check_range("corr_alt_eq", ae_all[np.isfinite(ae_all)], (-1.0, 1.0, True, True))
+    lev_max = np.max(np.asarray(d["perp_leverage_buckets"], dtype=float))
+    mm = np.max(np.asarray(d["maint_margin"], dtype=float))
+    if lev_max * mm >= 1.0:
+        raise ValueError(
+            f"model parameter perp_leverage_buckets has {lev_max:g}x with maint_margin={mm:g}: "
+            "every bucket leverage must be below 1 / maint_margin"
+        )
     corr = np.atleast_1d(np.asarray(d["correlation"], dtype=float))
     rho = np.broadcast_to(np.asarray(d["rho_ca"], dtype=float), corr.shape)
-    for c, r in zip(corr.ravel(), rho.ravel(), strict=True):
-        eig = np.linalg.eigvalsh(correlation_matrix(c, r))
+    ae = np.broadcast_to(ae_all, corr.shape)
+    for c, r, a in zip(corr.ravel(), rho.ravel(), ae.ravel(), strict=True):
+        eig = np.linalg.eigvalsh(correlation_matrix(c, r, a))
         if eig.min() < -1e-12:
             raise ValueError(
-                f"model parameters correlation={c:g} and rho_ca={r:g} give a shock correlation "
-                f"matrix that is not positive semi-definite (smallest eigenvalue {eig.min():.3g}); "
-                "allowed: the matrix [[1, rho_ca, c], [rho_ca, 1, rho_ca c], [c, rho_ca c, 1]] "
-                "must be positive semi-definite"
+                f"model parameters correlation={c:g}, rho_ca={r:g}, corr_alt_eq={a:g} give a "
+                f"shock correlation matrix that is not positive semi-definite (smallest "
+                f"eigenvalue {eig.min():.3g}); allowed: correlations for which the matrix "
+                "[[1, rho_ca, c], [rho_ca, 1, corr_alt_eq], [c, corr_alt_eq, 1]] is positive "
+                "semi-definite (leave corr_alt_eq unset for rho_ca x correlation, always valid)"
             )
     return p
 
@@ -329,5 +345,5 @@ def oct2025() -> ModelParams:
         "correlation": 0.8,
         "jump_btc": -0.04,
         "jump_alt": -0.09,
-        "jump_eq": -0.025,
+        "jump_eq": -0.02,
     })
