@@ -125,7 +125,7 @@ class ModelParams(NamedTuple):
     fed_trigger: float = 0.07  # equity drawdown that arms the Fed put
 
     # --- cascade and outcome thresholds -----------------------------------------
-    tol: float = 1e-9  # fixed-point tolerance on log prices
+    tol: float = 1e-6  # fixed-point tolerance on log prices (floored at 8 eps of the dtype)
     max_rounds: float = 64.0  # maximum cascade rounds per step
     systemic_eq_drawdown: float = 0.2  # eq drawdown that counts as systemic
     crash_drawdown: float = 0.2  # btc drawdown that counts as a crash

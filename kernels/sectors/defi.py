@@ -1,0 +1,31 @@
+"""DeFi lending (Aave/Compound style): health-factor buckets, close factor, bonus.
+
+A loan with health factor ``HF`` is liquidatable when collateral has fallen by
+``1 - 1/HF``; the close factor of its debt is repaid, and the rest once HF falls
+below ``defi_full_hf``. Collateral worth ``repaid x (1 + bonus)`` is sold. A share
+of collateral is self-referential and falls ``1 + beta`` times as far (the death
+spiral). ``leverage`` shrinks every buffer: ``HF = 1 + (HF_1 - 1) / leverage``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..market import liquidated_share
+from ..params import ModelParams
+
+
+def target(p: ModelParams, dd: jax.Array) -> jax.Array:
+    """Cumulative collateral sold ($), ``(..., 2)`` for btc/alt."""
+    inv_hf = p.leverage / (p.leverage + p.defi_hf_buckets - 1.0)
+    coll = jnp.stack([p.defi_collateral_btc, p.defi_collateral_alt])
+    debt = coll[:, None] * p.defi_hf_weights * p.defi_liq_threshold * inv_hf
+    d_partial = 1.0 - inv_hf
+    d_full = 1.0 - p.defi_full_hf * inv_hf
+    dd_eff = jnp.minimum(dd[..., :2] * (1.0 + p.defi_selfref_share * p.defi_selfref_beta), 1.0)
+    s = p.entry_dispersion
+    x = dd_eff[..., None]
+    share = (p.defi_close_factor * liquidated_share(x, d_partial, s)
+             + (1.0 - p.defi_close_factor) * liquidated_share(x, d_full, s))
+    return (1.0 + p.defi_bonus) * jnp.sum(share * debt, axis=-1)

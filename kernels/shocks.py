@@ -1,0 +1,63 @@
+"""Exogenous shocks (DESIGN.md section 3.2): draws, correlated Student-t, trigger jump.
+
+Randomness enters the kernel only here. The draws of path ``i`` are standard
+normals from ``fold_in(key, i)``, so they depend only on ``(key, i)``: every
+cell sees the same shocks under common random numbers, whatever the block,
+worker or chunk. Student-t variates are built from normals
+(``z / sqrt(chi2 / nu)``, ``chi2`` a sum of ``nu`` squared normals), which is
+much faster on CPU than ``jax.random.t``'s gamma rejection sampler.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .params import ModelParams
+
+HOURS_PER_YEAR = 365.0 * 24.0
+
+
+def draw_normals(key: jax.Array, n_paths: int, n_steps: int, t_dof: int,
+                 dtype=jnp.float32, path_offset: int = 0) -> jax.Array:
+    """Standard normals ``(n_paths, n_steps, 3 + t_dof)`` for paths ``offset..offset+n``."""
+    idx = jnp.arange(n_paths, dtype=jnp.uint32) + jnp.uint32(path_offset)
+
+    def one(i):
+        return jax.random.normal(jax.random.fold_in(key, i), (n_steps, 3 + t_dof), dtype)
+
+    return jax.vmap(one)(idx)
+
+
+def psd_cholesky(corr: jax.Array) -> jax.Array:
+    """Lower-triangular factor of a 3x3 positive semi-definite matrix (singular allowed)."""
+    a, b, c = corr[1, 0], corr[2, 0], corr[2, 1]
+    l11 = jnp.sqrt(jnp.maximum(1.0 - a * a, 0.0))
+    l21 = jnp.where(l11 > 0, (c - a * b) / jnp.where(l11 > 0, l11, 1.0), 0.0)
+    l22 = jnp.sqrt(jnp.maximum(1.0 - b * b - l21 * l21, 0.0))
+    zero = jnp.zeros_like(a)
+    one = jnp.ones_like(a)
+    return jnp.stack([jnp.stack([one, zero, zero]), jnp.stack([a, l11, zero]),
+                      jnp.stack([b, l21, l22])])
+
+
+def correlation(p: ModelParams) -> jax.Array:
+    """Shock correlation matrix of (btc, alt, eq)."""
+    c, r = p.correlation, p.rho_ca
+    ae = jnp.where(jnp.isnan(p.corr_alt_eq), r * c, p.corr_alt_eq)
+    one = jnp.ones_like(c)
+    return jnp.stack([jnp.stack([one, r, c]), jnp.stack([r, one, ae]), jnp.stack([c, ae, one])])
+
+
+def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Array:
+    """Per-step log returns ``(..., n_steps, 3)`` including the scheduled trigger jump."""
+    chol = psd_cholesky(correlation(p))
+    z = normals[..., :3] @ chol.T
+    chi2 = jnp.sum(normals[..., 3:] ** 2, axis=-1, keepdims=True)
+    t = z / jnp.sqrt(chi2 / t_dof) * jnp.sqrt((t_dof - 2.0) / t_dof)
+    vols = jnp.stack([p.vol_btc, p.vol_alt, p.vol_eq])
+    ret = t * (vols * jnp.sqrt(p.step_hours / HOURS_PER_YEAR))
+    n_steps = normals.shape[-2]
+    jump = jnp.stack([p.jump_btc, p.jump_alt, p.jump_eq])
+    at_jump = (jnp.arange(n_steps) == p.jump_step)[:, None]
+    return ret + at_jump * jump

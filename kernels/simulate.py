@@ -1,0 +1,143 @@
+"""Entry points: one cell over paths, and a block of cells x paths in one jitted call.
+
+``simulate_block`` compiles once per static shape ``(n_cells, n_paths, n_steps,
+t_dof, dtype, bucket sizes, return_paths)``; a second call with the same shapes
+reuses the executable (``COMPILE_COUNTER`` counts traces). Under common random
+numbers the draws are made once per block and shared by its cells.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .cascade import DayState, init_state, step
+from .outputs import PATH_OUTPUTS, PROBABILITIES
+from .params import ModelParams, validate_params
+from .sectors.perps import open_interest as perps_total
+from .shocks import draw_normals, exogenous_returns
+from .stats import cell_statistics
+
+log = logging.getLogger(__name__)
+
+COMPILE_COUNTER = {"simulate_block": 0}
+"""Number of times the block kernel was traced (i.e. compiled) in this process."""
+
+
+class BlockResult(NamedTuple):
+    stats: dict[str, np.ndarray]  # var -> (n_cells, len(STATS))
+    probs: dict[str, np.ndarray]  # name -> (n_cells,)
+    paths: dict[str, np.ndarray] | None  # var -> (n_cells, n_paths)
+
+
+def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
+    """Per-path outputs of section 3.6 from the end-of-day state."""
+    dtype = s.fund.dtype
+    exo = s.exo_maxdd[:, 0]
+    oi = perps_total(p)
+    liq_long = s.cum_long.sum(-1)
+    liq_short = s.cum_short.sum(-1)
+    banks_failed = jnp.mean(s.failed.astype(dtype), axis=-1)
+    return {
+        "drawdown_btc": s.maxdd[:, 0],
+        "drawdown_alt": s.maxdd[:, 1],
+        "drawdown_eq": s.maxdd[:, 2],
+        "exo_drawdown_btc": exo,
+        "exo_drawdown_alt": s.exo_maxdd[:, 1],
+        "exo_drawdown_eq": s.exo_maxdd[:, 2],
+        "amplification": jnp.where(exo > 0, s.maxdd[:, 0] / jnp.where(exo > 0, exo, 1.0), 1.0),
+        "liquidated_long": liq_long,
+        "liquidated_short": liq_short,
+        "defi_liquidated": s.cum_defi.sum(-1),
+        "treasury_sold": s.cum_treasury,
+        "fund_equity_sold": s.cum_fund[:, 2],
+        "bank_loss": s.bank_loss,
+        "bank_crypto_loss": s.bank_crypto_loss,
+        "banks_failed": banks_failed,
+        "fed_fired": s.fed_on,
+        "fed_bought": s.fed_bought,
+        "cascade_rounds_max": s.rounds_max,
+        "nonconverged_steps": s.nonconv,
+        "oi_closed": jnp.where(oi > 0, (liq_long + liq_short) / jnp.where(oi > 0, oi, 1.0), 0.0),
+        "time_to_trough": s.trough_step * p.step_hours,
+        "systemic": ((banks_failed > 0) | (s.maxdd[:, 2] >= p.systemic_eq_drawdown)).astype(dtype),
+    }
+
+
+def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
+                  return_prices: bool = False):
+    """Simulate one cell over all paths from draws ``(n_paths, n_steps, 3 + t_dof)``.
+
+    Returns the per-path outputs (dict of ``(n_paths,)`` arrays) and, when
+    ``return_prices``, the log prices ``(n_steps, n_paths, 3)`` relative to the start.
+    """
+    p = jax.tree.map(lambda v: jnp.asarray(v, normals.dtype), p)
+    ret = exogenous_returns(normals, p, t_dof)  # (n, T, 3)
+    state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
+    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.swapaxes(ret, 0, 1))
+    out = _outputs(p, final)
+    return (out, info.x) if return_prices else out
+
+
+@functools.partial(jax.jit, static_argnames=("n_paths", "n_steps", "t_dof", "dtype",
+                                             "per_cell_keys", "return_paths"))
+def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return_paths):
+    COMPILE_COUNTER["simulate_block"] += 1
+    log.debug("compiling simulate_block for %d paths x %d steps", n_paths, n_steps)
+    dt = jnp.dtype(dtype)
+    if per_cell_keys:
+        normals = jax.vmap(lambda k: draw_normals(k, n_paths, n_steps, t_dof, dt))(key)
+        paths = jax.vmap(lambda p, z: simulate_cell(p, z, t_dof))(params, normals)
+    else:
+        normals = draw_normals(key, n_paths, n_steps, t_dof, dt)
+        paths = jax.vmap(lambda p: simulate_cell(p, normals, t_dof))(params)
+    p_cast = jax.tree.map(lambda v: jnp.asarray(v, dt), params)
+    stats, probs = jax.vmap(cell_statistics)(paths, p_cast)
+    return stats, probs, (paths if return_paths else None)
+
+
+def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps: int = 96,
+                   t_dof: int = 4, dtype: str = "float32", return_paths: bool = False,
+                   validate: bool = True) -> BlockResult:
+    """Run a block of cells (every leaf of ``params`` has a leading cells axis) x paths.
+
+    ``key`` is one PRNG key (common random numbers: every cell sees the same
+    shocks) or an array of one key per cell (independent seeding). Draws of path
+    ``i`` depend only on ``(key, i)``. ``dtype`` is ``"float32"`` (default, fast)
+    or ``"float64"`` (requires ``jax_enable_x64``).
+    """
+    if n_paths < 1:
+        raise ValueError(f"n_paths={n_paths} is out of range; allowed: an integer >= 1")
+    if n_steps < 1:
+        raise ValueError(f"n_steps={n_steps} is out of range; allowed: an integer >= 1")
+    if t_dof < 3:
+        raise ValueError(f"t_dof={t_dof} is out of range; allowed: an integer >= 3 "
+                         "(finite variance needs nu > 2)")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype={dtype!r} is not allowed; allowed: 'float32', 'float64'")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs jax_enable_x64: call "
+                         "jax.config.update('jax_enable_x64', True) first")
+    if validate:
+        validate_params(params)
+    n_cells = np.shape(params.leverage)[0] if np.ndim(params.leverage) else None
+    if n_cells is None:
+        raise ValueError("params must be a block: stack cells with kernels.params.stack_params")
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    per_cell = key.ndim > (0 if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else 1)
+    if per_cell and key.shape[0] != n_cells:
+        raise ValueError(f"key has {key.shape[0]} per-cell keys but the block has {n_cells} cells")
+    arrays = jax.tree.map(lambda v: jnp.asarray(v, dtype), params)
+    stats, probs, paths = _block(arrays, key, n_paths=n_paths, n_steps=n_steps, t_dof=t_dof,
+                                 dtype=dtype, per_cell_keys=bool(per_cell),
+                                 return_paths=return_paths)
+    stats = {k: np.asarray(stats[k]) for k in PATH_OUTPUTS}
+    probs = {k: np.asarray(probs[k]) for k in PROBABILITIES}
+    paths = None if paths is None else {k: np.asarray(paths[k]) for k in PATH_OUTPUTS}
+    return BlockResult(stats, probs, paths)
