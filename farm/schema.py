@@ -1,0 +1,163 @@
+"""Structured-config schema of the farm, registered in Hydra's ConfigStore.
+
+The dataclasses here are the types Hydra merges ``conf/`` into: an unknown key
+or a value of the wrong type fails when the config is composed, before any
+range check (those live in :func:`farm.config.validate`).
+
+The model schema is generated from :class:`kernels.params.ModelParams`, so it
+always carries every model field with the kernel's default: scalar fields are
+``float``, the bucket tables (``VECTOR_FIELDS``) are ``List[float]``, plus the
+integer Student-t degrees of freedom ``t_dof`` (a static shape parameter of the
+kernel, not part of ``ModelParams``).
+
+Config tree (units in brackets)::
+
+    name: str            label of the run; default store is results/${name}.zarr
+    seed: int            root PRNG seed, 0 <= seed < 2**32
+    model: ModelConfig   every ModelParams field (see kernels/params.py) + t_dof
+    sweep: SweepConfig   design of cells, paths per cell, steps per path
+    runtime: RuntimeConfig  Ray workers, block size, retries
+    store: StoreConfig   where the Zarr cube goes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf needs typing generics)
+
+from hydra.core.config_store import ConfigStore
+
+from kernels.params import VECTOR_FIELDS, ModelParams
+
+__all__ = [
+    "METHODS",
+    "SAMPLED_METHODS",
+    "SEEDINGS",
+    "FarmConfig",
+    "ModelConfig",
+    "RuntimeConfig",
+    "StoreConfig",
+    "SweepConfig",
+    "register_configs",
+]
+
+METHODS = ("grid", "lhs", "sobol", "csv")
+SAMPLED_METHODS = ("lhs", "sobol", "csv")
+SEEDINGS = ("common", "independent")
+
+
+def _model_fields() -> list[tuple[str, Any, Any]]:
+    """(name, type, dataclasses.field) for every ModelParams field, then ``t_dof``."""
+    out: list[tuple[str, Any, Any]] = []
+    for name, default in ModelParams._field_defaults.items():
+        if name in VECTOR_FIELDS:
+            values = [float(v) for v in default]
+            out.append((name, List[float], field(default_factory=lambda v=values: list(v))))  # noqa: UP006
+        else:
+            out.append((name, float, field(default=float(default))))
+    out.append(("t_dof", int, field(default=4)))
+    return out
+
+
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig",
+    _model_fields(),
+    namespace={
+        "__doc__": (
+            "Model parameters: every field of kernels.params.ModelParams (floats; "
+            "List[float] for the bucket tables) plus t_dof (int, Student-t degrees of "
+            "freedom of the shocks, default 4). Units as documented in ModelParams."
+        ),
+        "__module__": __name__,
+    },
+)
+
+
+@dataclass
+class SweepConfig:
+    """The design of cells and the Monte Carlo size of each cell.
+
+    method: ``grid`` (cartesian product of the axis value lists, axis order as
+        written), ``lhs`` / ``sobol`` (``n_samples`` points in the box given by
+        ``[lo, hi]`` per axis), ``csv`` (one cell per row of the file ``csv``).
+    axes: model parameter name -> list of values (grid) or ``[lo, hi]`` (lhs,
+        sobol); empty for ``csv`` and for a single cell.
+    n_samples: number of cells of a sampled design (sobol rounds up to a power of 2).
+    csv: path of the CSV design (header: model parameter names), for method=csv.
+    paths: Monte Carlo paths per cell.
+    steps: time steps per path (each ``model.step_hours`` hours).
+    seeding: ``common`` (common random numbers: every cell sees the same shocks)
+        or ``independent`` (shocks depend on the cell's parameter values).
+    """
+
+    method: str = "grid"
+    axes: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
+    n_samples: int = 256
+    csv: Optional[str] = None  # noqa: UP045
+    paths: int = 256
+    steps: int = 96
+    seeding: str = "common"
+
+
+@dataclass
+class RuntimeConfig:
+    """How the farm runs (never changes the cube's numbers).
+
+    workers: Ray worker processes; 0 = one per available core.
+    block_cells: cells per block (= per Zarr chunk) sent to one task.
+    max_in_flight: cap on tasks submitted but not finished; 0 = 2 x workers.
+    retries: attempts after the first for a failing block.
+    address: Ray address (``auto``, ``ray://host:10001``); null = start Ray locally.
+    cpus_per_task: CPUs Ray reserves for one block task.
+    """
+
+    workers: int = 0
+    block_cells: int = 64
+    max_in_flight: int = 0
+    retries: int = 3
+    address: Optional[str] = None  # noqa: UP045
+    cpus_per_task: int = 1
+
+
+@dataclass
+class StoreConfig:
+    """Where the result cube is written (never changes the cube's numbers).
+
+    url: local path or fsspec URL (``s3://bucket/x.zarr``, ``gs://...``).
+    paths: also store per-path outputs (a ``path`` dimension) for drill-down.
+    overwrite: replace an existing store instead of resuming it.
+    endpoint_url: S3-compatible endpoint (MinIO, moto); null = AWS default.
+    """
+
+    url: str = "results/${name}.zarr"
+    paths: bool = False
+    overwrite: bool = False
+    endpoint_url: Optional[str] = None  # noqa: UP045
+
+
+@dataclass
+class FarmConfig:
+    """The whole farm configuration (the primary config's schema)."""
+
+    name: str = "farm"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)  # type: ignore[valid-type]
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+
+
+SCHEMA_NAME = "farm_schema"
+
+
+def register_configs() -> None:
+    """Register the schema in Hydra's ConfigStore (idempotent).
+
+    ``conf/config.yaml`` names ``farm_schema`` first in its defaults list, so every
+    group file is merged into (and checked against) these dataclasses.
+    """
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=FarmConfig)
+
+
+register_configs()
