@@ -1,0 +1,177 @@
+"""Provenance attrs of a cube: config, design, seeds, package versions, PRNG, git commit.
+
+DESIGN.md section 4: the cube stores root seed, resolved config, design, package
+versions, JAX PRNG implementation and git commit so a result can be reproduced bit
+for bit. Every value here is JSON-serialisable (``design`` and ``versions`` are JSON
+*strings*, as docs/internal-contracts.md fixes). Secrets are never stored:
+:func:`redact_secrets` replaces the values of credential-like environment variables
+(``AWS_SECRET_ACCESS_KEY``, ``*_TOKEN``, ...) wherever they appear.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = [
+    "FARM_FORMAT",
+    "git_info",
+    "jax_prng_info",
+    "now_iso",
+    "package_versions",
+    "provenance_attrs",
+    "redact_secrets",
+]
+
+log = logging.getLogger(__name__)
+
+FARM_FORMAT = 1
+"""Version of the cube layout written by :mod:`farm.cube`."""
+
+PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "zarr", "ray", "hydra-core", "omegaconf")
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY)")
+_MIN_SECRET_LEN = 6
+REDACTED = "***"
+
+
+class _HasAttrs(Protocol):
+    def to_attrs(self) -> dict[str, Any]: ...
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with seconds (``2026-01-31T12:00:00+00:00``)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape the results, plus ``python``."""
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def jax_prng_info() -> dict[str, Any]:
+    """JAX's PRNG implementation and the flags that change its bits (imports jax)."""
+    try:
+        import jax
+    except ImportError:  # pragma: no cover - jax is a dependency
+        return {"jax_prng_impl": "unavailable"}
+    cfg = jax.config
+    return {
+        "jax_prng_impl": str(getattr(cfg, "jax_default_prng_impl", "threefry2x32")),
+        "jax_threefry_partitionable": bool(getattr(cfg, "jax_threefry_partitionable", False)),
+        "jax_enable_x64": bool(getattr(cfg, "jax_enable_x64", False)),
+    }
+
+
+def git_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``{"git_commit": sha or "unknown", "git_dirty": bool}`` for the repository at ``path``.
+
+    ``path`` defaults to this package's repository. Dirty means tracked files differ
+    from the commit (untracked files are ignored).
+    """
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parent.parent
+
+    def _git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return {"git_commit": "unknown", "git_dirty": False}
+    porcelain = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(porcelain)}
+
+
+def _secret_values(extra: Iterable[str] = ()) -> list[str]:
+    values = {
+        v
+        for k, v in os.environ.items()
+        if _SECRET_NAME.search(k.upper()) and len(v) >= _MIN_SECRET_LEN
+    }
+    values.update(str(v) for v in extra if v is not None and len(str(v)) >= _MIN_SECRET_LEN)
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_secrets(obj: Any, extra: Iterable[str] = ()) -> Any:
+    """``obj`` with every occurrence of a secret replaced by ``***`` (strings, dicts, lists).
+
+    Secrets are the values of credential-like environment variables (names containing
+    SECRET, TOKEN, PASSWORD, ACCESS_KEY, ...) and the strings in ``extra`` (e.g. the
+    ``key``/``secret`` of storage options).
+    """
+    secrets = _secret_values(extra)
+    if not secrets:
+        return obj
+
+    def _walk(x: Any) -> Any:
+        if isinstance(x, str):
+            for s in secrets:
+                if s in x:
+                    x = x.replace(s, REDACTED)
+            return x
+        if isinstance(x, dict):
+            return {_walk(k): _walk(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [_walk(v) for v in x]
+        return x
+
+    return _walk(obj)
+
+
+def provenance_attrs(
+    cfg_yaml: str,
+    config_hash: str,
+    design: _HasAttrs,
+    root_seed: int,
+    seeding: str,
+    n_paths: int,
+    n_steps: int,
+) -> dict[str, Any]:
+    """The provenance attrs of a new cube (docs/internal-contracts.md, "the cube").
+
+    Parameters
+    ----------
+    cfg_yaml : the resolved config as YAML text (stored as ``config``, secrets redacted).
+    config_hash : hash of the result-relevant config; ``farm run`` resumes only a store
+        with the same hash.
+    design : a :class:`farm.design.Design`; ``design.to_attrs()`` is stored as JSON.
+    root_seed, seeding : the root PRNG seed and ``common`` / ``independent``.
+    n_paths, n_steps : Monte Carlo paths per cell and time steps per path.
+    """
+    design_attrs = design.to_attrs()
+    attrs: dict[str, Any] = {
+        "farm_format": FARM_FORMAT,
+        "config": str(cfg_yaml),
+        "config_hash": str(config_hash),
+        "design": json.dumps(design_attrs),
+        "root_seed": int(root_seed),
+        "seeding": str(seeding),
+        "n_paths": int(n_paths),
+        "n_steps": int(n_steps),
+        "versions": json.dumps(package_versions()),
+        **jax_prng_info(),
+        **git_info(),
+        "created": now_iso(),
+        "failed_blocks": "{}",
+    }
+    json.dumps(attrs)  # fail here, not in zarr, if anything is not JSON-serialisable
+    return redact_secrets(attrs)
