@@ -1,0 +1,398 @@
+"""The result cube: an xarray Dataset in a Zarr v3 store, filled block by block.
+
+Layout (docs/internal-contracts.md, "the cube"): ``VAR(cell_dims..., stat)`` float32
+for VAR in :data:`kernels.outputs.PATH_OUTPUTS`, ``p_*(cell_dims...)`` float32,
+``status(cell_dims...)`` int8 (0 pending, 1 done, 2 failed) and, with
+``store_paths=True``, ``VAR_paths(cell_dims..., path)`` float32 per-path values. Cell
+dims are chunked exactly like the design's blocks (one block == one chunk); ``stat``
+and ``path`` are whole. Unwritten data reads NaN, unwritten status 0. Units are the
+outputs' own (:mod:`kernels.outputs`: US dollars, positive fractions, ...).
+
+The template is written once (:func:`farm.cubelayout.write_template`): coordinates and
+attrs by ``xarray.Dataset.to_zarr``, data variables as empty zarr arrays (metadata
+only: no chunk is stored until a block writes it, so creating a million-cell cube is
+instant; ``to_zarr(compute=False)`` would need dask, which the farm does not use).
+Blocks are written by direct zarr slicing of chunk-aligned regions, so concurrent
+writers never share a chunk, and a block's ``status`` is set to 1 only after its data.
+
+Driver-only operations (they rewrite the root attrs): :meth:`Cube.mark_failed`,
+:meth:`Cube.begin_run`, :meth:`Cube.finalize`. :meth:`Cube.write_block` is safe on
+workers (a :class:`Cube` pickles to its URL and reopens lazily).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+from .configdiff import describe_difference
+from .cubelayout import (
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_VAR,
+    BlockLike,
+    DesignLike,
+    block_status_of,
+    consolidate,
+    has_content,
+    path_var_name,
+    read_root_attrs,
+    write_template,
+)
+from .provenance import FARM_FORMAT, now_iso, redact_secrets
+from .storage import StoreRefusedError, filesystem, normalize_url, remove_store, zarr_store
+
+__all__ = [
+    "STATUS_DONE",
+    "STATUS_FAILED",
+    "STATUS_PENDING",
+    "Cube",
+    "IncompatibleStoreError",
+    "NotACubeError",
+    "StoreExistsError",
+    "create_cube",
+    "cube_exists",
+    "describe_difference",
+    "open_existing",
+    "path_var_name",
+    "read_root_attrs",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+_SECRET_OPTION = re.compile(r"key|secret|token|pass|cred")
+
+
+class StoreExistsError(StoreRefusedError, FileExistsError):
+    """A cube already exists at the URL and ``overwrite`` was not asked for."""
+
+
+class NotACubeError(StoreRefusedError, ValueError):
+    """The URL holds no farm cube (missing, not Zarr, or no ``farm_format`` attr)."""
+
+
+class IncompatibleStoreError(StoreRefusedError, ValueError):
+    """The existing cube was made with another configuration (its ``config_hash`` differs)."""
+
+
+def cube_exists(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """True when ``url`` holds a farm cube (a Zarr group with a ``farm_format`` attr)."""
+    attrs = read_root_attrs(url, storage_options)
+    return attrs is not None and "farm_format" in attrs
+
+
+def create_cube(
+    url: str,
+    design: DesignLike,
+    attrs: Mapping[str, Any],
+    *,
+    store_paths: bool = False,
+    overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Cube:
+    """Write an empty cube (template) for ``design`` and return it.
+
+    ``attrs`` are the provenance attrs (:func:`farm.provenance.provenance_attrs`); they
+    must hold ``config_hash`` and ``n_paths``. With ``overwrite=True`` an existing farm
+    cube at ``url`` is removed first (anything else there is refused, never deleted).
+    """
+    url = normalize_url(url)
+    missing = {"config_hash", "n_paths"} - set(attrs)
+    if missing:
+        raise ValueError(f"cube attrs lack {sorted(missing)} (use farm.provenance_attrs)")
+    if has_content(url, storage_options):
+        if not cube_exists(url, storage_options):
+            raise NotACubeError(
+                f"refusing to write a cube at {url}: it exists and is not a farm cube "
+                "(no Zarr group with a farm_format attr); choose another store.url"
+            )
+        if not overwrite:
+            raise StoreExistsError(
+                f"a cube already exists at {url}; run with the same config to resume it, "
+                "or ask for overwrite to replace it"
+            )
+        log.warning("overwriting the existing cube at %s", url)
+        remove_store(url, storage_options)
+    dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
+    if not (len(dims) == len(shape) == len(chunks)) or min(chunks, default=0) < 1:
+        raise ValueError(f"bad design layout: dims {dims}, shape {shape}, chunks {chunks}")
+    n_paths = int(attrs["n_paths"])
+    secrets = [str(v) for k, v in (storage_options or {}).items()
+               if isinstance(v, str) and _SECRET_OPTION.search(str(k).lower())]
+    full_attrs = {"farm_format": FARM_FORMAT, "created": now_iso(), "failed_blocks": "{}"}
+    full_attrs.update(redact_secrets(dict(attrs), extra=secrets))
+    full_attrs["store_paths"] = bool(store_paths)
+    json.dumps(full_attrs)  # JSON-serialisable, or fail before writing anything
+
+    write_template(url, design, full_attrs, n_paths, store_paths, storage_options)
+    consolidate(url, storage_options)
+    log.info("created cube %s: dims %s shape %s chunks %s", url, dims, shape, chunks)
+    return Cube(url, storage_options)
+
+
+def open_existing(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, read_only: bool = False
+) -> Cube:
+    """Open an existing farm cube; :class:`NotACubeError` when there is none at ``url``."""
+    url = normalize_url(url)
+    attrs = read_root_attrs(url, storage_options)
+    if attrs is None:
+        what = "nothing" if not has_content(url, storage_options) else "no Zarr v3 group"
+        raise NotACubeError(f"{url} is not a farm cube: {what} there")
+    if "farm_format" not in attrs:
+        raise NotACubeError(f"{url} is a Zarr group but not a farm cube (no farm_format attr)")
+    cube = Cube(url, storage_options, read_only=read_only)
+    try:
+        cube.shape  # noqa: B018 - opens the status array
+    except (KeyError, FileNotFoundError) as exc:
+        raise NotACubeError(f"{url} has no {STATUS_VAR!r} array: not a complete cube") from exc
+    return cube
+
+
+class Cube:
+    """An open farm cube. Cheap to pickle (URL and storage options; zarr reopens lazily)."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None, *,
+                 read_only: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.storage_options = dict(storage_options or {})
+        self.read_only = read_only
+        self._group: zarr.Group | None = None
+        self._arrays: dict[str, zarr.Array] = {}
+        self._has_paths: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"Cube({self.url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_group": None, "_arrays": {}}
+
+    # ---- zarr access --------------------------------------------------------------
+    def _open_group(self) -> zarr.Group:
+        store = zarr_store(self.url, self.storage_options, read_only=self.read_only)
+        mode = "r" if self.read_only else "r+"
+        return zarr.open_group(store, mode=mode, zarr_format=3, use_consolidated=None)
+
+    @property
+    def group(self) -> zarr.Group:
+        if self._group is None:
+            self._group = self._open_group()
+        return self._group
+
+    def _array(self, name: str) -> zarr.Array:
+        arr = self._arrays.get(name)
+        if arr is None:
+            node = self.group[name]
+            if not isinstance(node, zarr.Array):
+                raise NotACubeError(f"{self.url}: {name!r} is not an array")
+            arr = self._arrays[name] = node
+        return arr
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The root attrs, read fresh from the store."""
+        return self._open_group().attrs.asdict()
+
+    def _update_attrs(self, new: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+        group = self._open_group()
+        for key in remove:
+            if key in group.attrs:
+                del group.attrs[key]
+        group.attrs.update(dict(new))
+        self._group = None  # its cached attrs are stale; array handles stay valid
+
+    @property
+    def cell_dims(self) -> tuple[str, ...]:
+        return tuple(self._array(STATUS_VAR).metadata.dimension_names or ())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array(STATUS_VAR).shape)
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return tuple(self._array(STATUS_VAR).chunks)
+
+    @property
+    def n_blocks(self) -> int:
+        return math.prod(math.ceil(n / c) for n, c in zip(self.shape, self.chunks, strict=True))
+
+    @property
+    def has_paths(self) -> bool:
+        """Whether the cube stores per-path outputs (``VAR_paths``)."""
+        if self._has_paths is None:
+            self._has_paths = path_var_name(next(iter(PATH_OUTPUTS))) in self.group
+        return self._has_paths
+
+    def dataset(self, **kwargs: Any) -> xr.Dataset:
+        """The cube as a lazy xarray Dataset (``xarray.open_zarr``)."""
+        fs, path = filesystem(self.url, self.storage_options)
+        consolidated = bool(json.loads(fs.cat_file(f"{path}/zarr.json")).get(
+            "consolidated_metadata"))  # always, unless written by something else
+        store = zarr_store(self.url, self.storage_options, read_only=True)
+        return xr.open_zarr(store, zarr_format=3, **{"consolidated": consolidated, **kwargs})
+
+    # ---- blocks -------------------------------------------------------------------
+    def _index(self, block: BlockLike) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+        dims, shape, chunks = self.cell_dims, self.shape, self.chunks
+        if set(block.region) != set(dims):
+            raise ValueError(f"block {block.index}: region dims {list(block.region)} != {dims}")
+        index, sub = [], []
+        for dim, n, c in zip(dims, shape, chunks, strict=True):
+            s = block.region[dim]
+            start = 0 if s.start is None else int(s.start)
+            stop = n if s.stop is None else int(s.stop)
+            if s.step not in (None, 1) or start % c or stop != min(start + c, n):
+                raise ValueError(
+                    f"block {block.index}: region {dim}={start}:{stop} is not one chunk "
+                    f"(chunk {c}, size {n}); blocks must align with the cube's chunks"
+                )
+            index.append(slice(start, stop))
+            sub.append(stop - start)
+        if len(block.cells) != math.prod(sub):
+            raise ValueError(f"block {block.index}: {len(block.cells)} cells, region {sub}")
+        return tuple(index), tuple(sub)
+
+    def _prepare(self, what: str, values: Mapping[str, Any], names: Iterable[str],
+                 row_shape: tuple[int, ...], n: int, sub: tuple[int, ...]) -> list:
+        names = list(names)
+        if set(values) != set(names):
+            extra, lack = sorted(set(values) - set(names)), sorted(set(names) - set(values))
+            raise ValueError(f"{what}: unexpected {extra}, missing {lack}")
+        out = []
+        for name in names:
+            arr = np.asarray(values[name], dtype=np.float32)
+            if arr.shape != (n, *row_shape):
+                raise ValueError(f"{what}[{name!r}] has shape {arr.shape}, want {(n, *row_shape)}")
+            out.append((name, arr.reshape(sub + row_shape)))
+        return out
+
+    def write_block_data(
+        self, block: BlockLike, stats: Mapping[str, Any], probs: Mapping[str, Any],
+        paths: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write a block's data (not its status). Inputs are flat over ``block.cells``.
+
+        ``stats[var]``: (n, len(STATS)); ``probs[name]``: (n,); ``paths[var]``: (n, n_paths),
+        required exactly when the cube stores paths. Cast to float32.
+        """
+        index, sub = self._index(block)
+        n = math.prod(sub)
+        todo = self._prepare("stats", stats, PATH_OUTPUTS, (len(STATS),), n, sub)
+        todo += self._prepare("probs", probs, PROBABILITIES, (), n, sub)
+        if self.has_paths:
+            if paths is None:
+                raise ValueError(f"{self.url} stores per-path outputs: pass paths=")
+            n_paths = self._array(path_var_name(next(iter(PATH_OUTPUTS)))).shape[-1]
+            for name, arr in self._prepare("paths", paths, PATH_OUTPUTS, (n_paths,), n, sub):
+                todo.append((path_var_name(name), arr))
+        elif paths is not None:
+            raise ValueError(f"{self.url} does not store per-path outputs (store.paths=false)")
+        for name, arr in todo:
+            self._array(name)[index + (slice(None),) * (arr.ndim - len(sub))] = arr
+
+    def _set_status(self, block: BlockLike, value: int) -> None:
+        index, sub = self._index(block)
+        self._array(STATUS_VAR)[index] = np.full(sub, value, dtype=np.int8)
+
+    def mark_done(self, block: BlockLike) -> None:
+        """Set the block's cells to done (1); call only after its data is written."""
+        self._set_status(block, STATUS_DONE)
+
+    def write_block(
+        self, block: BlockLike, stats: Mapping[str, Any], probs: Mapping[str, Any],
+        paths: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write a block's data, then mark it done (see :meth:`write_block_data`)."""
+        self.write_block_data(block, stats, probs, paths)
+        self.mark_done(block)
+
+    def mark_failed(self, block: BlockLike, message: str) -> None:
+        """Driver only: set the block's cells to failed (2) and record ``message`` in attrs."""
+        self._set_status(block, STATUS_FAILED)
+        failed = self.failed_blocks()
+        failed[int(block.index)] = redact_secrets(str(message))[:MAX_MESSAGE_CHARS]
+        self._update_attrs({"failed_blocks": json.dumps({str(k): v for k, v in failed.items()})})
+        log.error("block %d failed: %s", block.index, message)
+
+    def failed_blocks(self) -> dict[int, str]:
+        """Recorded failure messages by block index (attrs ``failed_blocks``)."""
+        raw = self.attrs.get("failed_blocks") or "{}"
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        return {int(k): str(v) for k, v in data.items()}
+
+    def cell_status(self) -> np.ndarray:
+        """The per-cell status array (int8, shape over the cell dims)."""
+        return np.asarray(self._array(STATUS_VAR)[...])
+
+    def block_status(self, design: DesignLike | None = None) -> np.ndarray:
+        """Status per block (C order over the chunk grid): 0 pending, 1 done, 2 failed.
+
+        A block is done only when all its cells are 1, failed when any is 2. With
+        ``design`` given, its shape and chunks must match the cube's.
+        """
+        want = (self.shape, self.chunks)
+        got = None if design is None else (tuple(design.shape), tuple(design.chunks))
+        if got is not None and got != want:
+            raise ValueError(f"design (shape, chunks) {got} does not match the cube "
+                             f"{self.url}: {want}")
+        return block_status_of(self.cell_status(), self.chunks)
+
+    # ---- run bookkeeping (driver only) --------------------------------------------
+    def compatible(self, config_hash: str, config_yaml: str | None = None) -> tuple[bool, str]:
+        """Whether the cube was made with ``config_hash``; else a message naming what differs."""
+        attrs = self.attrs
+        stored = str(attrs.get("config_hash", ""))
+        if stored == str(config_hash):
+            return True, ""
+        diff = ""
+        if config_yaml is not None:
+            diff = describe_difference(str(attrs.get("config", "")), redact_secrets(config_yaml))
+        if not diff:
+            diff = f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}"
+        return False, f"the cube at {self.url} was made with a different configuration: {diff}"
+
+    def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:
+        """Raise :class:`IncompatibleStoreError` unless :meth:`compatible`."""
+        ok, message = self.compatible(config_hash, config_yaml)
+        if not ok:
+            raise IncompatibleStoreError(
+                f"{message}. Use another store.url, or overwrite the store to start afresh."
+            )
+
+    def begin_run(self) -> None:
+        """Record that a (resumed) run started: sets ``run_started``, clears ``finished``."""
+        self._update_attrs({"run_started": now_iso()}, remove=("finished", "complete"))
+
+    def finalize(self) -> np.ndarray:
+        """Record completion, prune stale failure messages, consolidate metadata.
+
+        Sets attrs ``finished`` (UTC ISO time), ``complete`` and the block counts;
+        returns :meth:`block_status`.
+        """
+        status = self.block_status()
+        failed = {k: v for k, v in self.failed_blocks().items()
+                  if k < status.size and status[k] == STATUS_FAILED}
+        self._update_attrs({
+            "finished": now_iso(),
+            "complete": bool((status == STATUS_DONE).all()),
+            "blocks_done": int((status == STATUS_DONE).sum()),
+            "blocks_failed": int((status == STATUS_FAILED).sum()),
+            "blocks_pending": int((status == STATUS_PENDING).sum()),
+            "failed_blocks": json.dumps({str(k): v for k, v in sorted(failed.items())}),
+        })
+        consolidate(self.url, self.storage_options)
+        self._group, self._arrays = None, {}
+        return status

@@ -1,0 +1,171 @@
+"""Layout of the result cube and the low-level Zarr operations behind :mod:`farm.cube`.
+
+The template: coordinates and attrs are written by ``xarray.Dataset.to_zarr``; the
+data variables are created as empty zarr v3 arrays with ``dimension_names`` (metadata
+only: no chunk is stored until a block writes it), then the metadata is consolidated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+from .storage import filesystem, zarr_store
+
+__all__ = [
+    "PATH_DIM",
+    "STATUS_DONE",
+    "STATUS_FAILED",
+    "STATUS_PENDING",
+    "STATUS_VAR",
+    "STAT_DIM",
+    "BlockLike",
+    "DesignLike",
+    "block_status_of",
+    "consolidate",
+    "has_content",
+    "path_var_name",
+    "read_root_attrs",
+    "write_template",
+]
+
+STATUS_PENDING, STATUS_DONE, STATUS_FAILED = 0, 1, 2
+STATUS_VAR, STAT_DIM, PATH_DIM = "status", "stat", "path"
+
+
+class BlockLike(Protocol):
+    index: int
+    region: Mapping[str, slice]
+    cells: np.ndarray
+
+
+class DesignLike(Protocol):
+    cell_dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    coords: Mapping[str, np.ndarray]
+    n_blocks: int
+
+    def blocks(self) -> Iterator[BlockLike]: ...
+
+
+def path_var_name(var: str) -> str:
+    """The name of the per-path variable of output ``var`` (``drawdown_btc_paths``)."""
+    return f"{var}_paths"
+
+
+def read_root_attrs(url: str, storage_options: Mapping[str, Any] | None = None) -> dict | None:
+    """The root group's attrs of a Zarr v3 store, or None when there is no ``zarr.json``."""
+    fs, path = filesystem(url, storage_options)
+    try:
+        raw = fs.cat_file(f"{path}/zarr.json")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or meta.get("node_type") != "group":
+        return None
+    return dict(meta.get("attributes") or {})
+
+
+def has_content(url: str, storage_options: Mapping[str, Any] | None) -> bool:
+    """True when anything exists at ``url`` (a non-empty directory/prefix or a file)."""
+    fs, path = filesystem(url, storage_options)
+    fs.invalidate_cache()
+    try:
+        return bool(fs.ls(path)) if fs.isdir(path) else fs.exists(path)
+    except FileNotFoundError:
+        return False
+
+
+def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr.Dataset:
+    dims, shape = tuple(design.cell_dims), tuple(int(n) for n in design.shape)
+    reserved = {STAT_DIM, PATH_DIM, STATUS_VAR, *PATH_OUTPUTS, *PROBABILITIES}
+    reserved |= {path_var_name(v) for v in PATH_OUTPUTS}
+    coords: dict[str, Any] = {}
+    for name, values in design.coords.items():
+        if name in reserved:
+            raise ValueError(f"design coordinate {name!r} clashes with a cube variable or dim")
+        arr = np.asarray(values)
+        if name in dims:
+            if arr.shape != (shape[dims.index(name)],):
+                raise ValueError(f"coordinate {name!r} has shape {arr.shape}, dim is {shape}")
+            coords[name] = ((name,), arr)
+        elif arr.shape == shape:
+            coords[name] = (dims, arr)
+        else:
+            raise ValueError(f"coordinate {name!r} of shape {arr.shape} fits no cell dims {dims}")
+    for dim, n in zip(dims, shape, strict=True):
+        coords.setdefault(dim, ((dim,), np.arange(n)))
+    coords[STAT_DIM] = ((STAT_DIM,), np.array(STATS, dtype=object))
+    if store_paths:
+        coords[PATH_DIM] = ((PATH_DIM,), np.arange(int(n_paths)))
+    return xr.Dataset(coords=coords)
+
+
+def write_template(
+    url: str, design: DesignLike, attrs: Mapping[str, Any], n_paths: int, store_paths: bool,
+    storage_options: Mapping[str, Any] | None,
+) -> None:
+    """Write the empty cube at ``url`` (nothing there yet): coords, attrs, empty arrays."""
+    dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
+    ds = _template_dataset(design, n_paths, store_paths)
+    ds.attrs = dict(attrs)
+    store = zarr_store(url, storage_options)
+    ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False)
+    group = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+
+    def _new(name: str, extra: dict[str, int], dtype: str, fill: Any, meta: dict) -> None:
+        group.create_array(
+            name, shape=shape + tuple(extra.values()), chunks=chunks + tuple(extra.values()),
+            dtype=dtype, fill_value=fill, dimension_names=dims + tuple(extra),
+            attributes=meta,
+        )
+
+    for var, spec in PATH_OUTPUTS.items():
+        _new(var, {STAT_DIM: len(STATS)}, "float32", np.nan, dict(spec._asdict()))
+    for name, spec in PROBABILITIES.items():
+        _new(name, {}, "float32", np.nan, dict(spec._asdict()))
+    if store_paths:
+        for var, spec in PATH_OUTPUTS.items():
+            meta = {"units": spec.units, "description": f"{spec.description} (per path)"}
+            _new(path_var_name(var), {PATH_DIM: n_paths}, "float32", np.nan, meta)
+    _new(STATUS_VAR, {}, "int8", STATUS_PENDING, {
+        "units": "1", "description": "cell status: 0 pending, 1 done, 2 failed",
+        "flag_values": [0, 1, 2], "flag_meanings": "pending done failed",
+    })
+
+
+def consolidate(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Consolidate the store's metadata (root ``zarr.json``), silencing zarr's v3 caveat.
+
+    Done at creation too, so readers open the cube without fallback warnings while it is
+    being filled; attrs updates keep it (array metadata never changes after creation).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+        zarr.consolidate_metadata(zarr_store(url, storage_options), zarr_format=3)
+
+
+def block_status_of(status: np.ndarray, chunks: tuple[int, ...]) -> np.ndarray:
+    """Per-chunk status in C order: 2 if any cell failed, 1 if all done, else 0."""
+    grid = [math.ceil(n / c) for n, c in zip(status.shape, chunks, strict=True)]
+    padded = np.ones([g * c for g, c in zip(grid, chunks, strict=True)], dtype=np.int8)
+    padded[tuple(slice(0, n) for n in status.shape)] = status
+    split = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
+    axes = tuple(range(1, 2 * len(grid), 2))
+    out = np.zeros(grid, dtype=np.int8)
+    out[(split == STATUS_DONE).all(axis=axes)] = STATUS_DONE
+    out[(split == STATUS_FAILED).any(axis=axes)] = STATUS_FAILED
+    return out.ravel()

@@ -1,0 +1,96 @@
+"""``farm status STORE``: a human summary of a cube's design, progress and provenance."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .cube import STATUS_DONE, STATUS_FAILED, STATUS_PENDING, NotACubeError, open_existing
+from .lock import STALE_AFTER_S, is_stale, read_lock
+
+__all__ = ["NotACubeError", "store_summary"]
+
+
+def _json_attr(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _lock_line(url: str, storage_options: Mapping[str, Any] | None) -> str:
+    try:
+        info = read_lock(url, storage_options)
+    except Exception as exc:  # a status report must not fail on an unreadable lock
+        return f"unknown ({type(exc).__name__}: {exc})"
+    if info is None:
+        return "none"
+    if not info:
+        return "present but unreadable"
+    age = time.time() - float(info.get("heartbeat", 0))
+    holder = f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
+    state = "stale" if is_stale(info, STALE_AFTER_S) else "running"
+    return f"{holder} ({state}, heartbeat {age:.0f} s ago)"
+
+
+def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """A multi-line summary of the cube at ``url``; :class:`NotACubeError` if it is none.
+
+    Shows the design (method, axes, cells), blocks done/failed/pending with the failed
+    blocks' messages, paths/steps/seed, created/finished times and the writer lock.
+    """
+    cube = open_existing(url, storage_options, read_only=True)
+    attrs = cube.attrs
+    design = _json_attr(attrs.get("design", {}))
+    design = design if isinstance(design, dict) else {}
+    dims, shape, chunks = cube.cell_dims, cube.shape, cube.chunks
+    cell_status = cube.cell_status()
+    blocks = cube.block_status()
+    failed_msgs = cube.failed_blocks()
+
+    axes = list(design.get("axes") or ([] if dims == ("cell",) else dims))
+    if dims == ("cell",):
+        layout = f"{shape[0]} sampled cells (dim 'cell')"
+    else:
+        layout = " x ".join(f"{d}[{n}]" for d, n in zip(dims, shape, strict=True))
+    n_cells = int(np.prod(shape))
+    counts = {k: int((blocks == k).sum()) for k in (STATUS_DONE, STATUS_FAILED, STATUS_PENDING)}
+    cells_done = int((cell_status == STATUS_DONE).sum())
+
+    lines = [
+        f"store:     {cube.url}",
+        f"method:    {design.get('method', '?')}   axes: {', '.join(axes) or '(none)'}",
+        f"cells:     {n_cells} = {layout}; chunks {tuple(chunks)}",
+        f"blocks:    {counts[STATUS_DONE]} done, {counts[STATUS_FAILED]} failed, "
+        f"{counts[STATUS_PENDING]} pending (of {blocks.size}); cells done {cells_done}/{n_cells}",
+    ]
+    failed = [int(i) for i in np.flatnonzero(blocks == STATUS_FAILED)]
+    for i in failed[:20]:
+        lines.append(f"  failed block {i}: {failed_msgs.get(i, '(no message recorded)')}")
+    if len(failed) > 20:
+        lines.append(f"  ... and {len(failed) - 20} more failed blocks")
+    lines += [
+        f"paths:     {attrs.get('n_paths', '?')}   steps: {attrs.get('n_steps', '?')}   "
+        f"seed: {attrs.get('root_seed', '?')} ({attrs.get('seeding', '?')})"
+        + ("   per-path outputs stored" if attrs.get("store_paths") else ""),
+        f"config:    hash {str(attrs.get('config_hash', '?'))[:16]}   "
+        f"git {str(attrs.get('git_commit', '?'))[:12]}"
+        + (" (dirty)" if attrs.get("git_dirty") else "")
+        + f"   prng {attrs.get('jax_prng_impl', '?')}",
+        f"created:   {attrs.get('created', '?')}",
+    ]
+    if attrs.get("run_started"):
+        lines.append(f"run start: {attrs['run_started']}")
+    if attrs.get("finished"):
+        done = "complete" if attrs.get("complete") else "incomplete"
+        lines.append(f"finished:  {attrs['finished']} ({done})")
+    else:
+        lines.append("finished:  not yet (running or interrupted)")
+    lines.append(f"lock:      {_lock_line(cube.url, storage_options)}")
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Helpers for the cube/lock/status tests: small designs, fake block results, a moto S3."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+try:
+    from farm.design import Design
+except ImportError:  # farm.design not landed: a stand-in honouring the contract
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    @dataclass(frozen=True)
+    class _Block:
+        index: int
+        region: dict[str, slice]
+        cells: np.ndarray
+
+    @dataclass(frozen=True, eq=False)
+    class Design:  # type: ignore[no-redef]
+        method: str
+        axes: tuple[str, ...]
+        cell_dims: tuple[str, ...]
+        shape: tuple[int, ...]
+        chunks: tuple[int, ...]
+        coords: dict[str, np.ndarray]
+        table: np.ndarray
+        n_cells: int = field(init=False)
+        n_blocks: int = field(init=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "n_cells", math.prod(self.shape))
+            grid = [-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True)]
+            object.__setattr__(self, "n_blocks", math.prod(grid))
+
+        def block(self, i: int) -> _Block:
+            grid = [-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True)]
+            pos = np.unravel_index(i, grid)
+            region, ranges = {}, []
+            for d, p, c, s in zip(self.cell_dims, pos, self.chunks, self.shape, strict=True):
+                region[d] = slice(int(p) * c, min((int(p) + 1) * c, s))
+                ranges.append(np.arange(region[d].start, region[d].stop))
+            mesh = np.meshgrid(*ranges, indexing="ij")
+            return _Block(i, region, np.ravel_multi_index(tuple(mesh), self.shape).ravel())
+
+        def blocks(self):
+            return (self.block(i) for i in range(self.n_blocks))
+
+        def to_attrs(self) -> dict[str, Any]:
+            return {"method": self.method, "axes": list(self.axes),
+                    "cell_dims": list(self.cell_dims), "shape": list(self.shape),
+                    "chunks": list(self.chunks), "n_cells": self.n_cells}
+
+
+def grid_design(shape: tuple[int, int] = (5, 3), chunks: tuple[int, int] = (2, 3)) -> Design:
+    """A 2-axis grid (leverage x depth) with a short last chunk along leverage."""
+    lev = np.linspace(1.0, 20.0, shape[0])
+    dep = np.linspace(0.1, 1.0, shape[1])
+    mesh = np.meshgrid(lev, dep, indexing="ij")
+    table = np.stack([m.ravel() for m in mesh], axis=-1)
+    return Design("grid", ("leverage", "depth"), ("leverage", "depth"), shape, chunks,
+                  {"leverage": lev, "depth": dep}, table)
+
+
+def sampled_design(n: int = 10, chunk: int = 4, seed: int = 0) -> Design:
+    """An lhs-like design: dim ``cell`` with per-cell ``leverage``/``depth`` coordinates."""
+    table = np.random.default_rng(seed).random((n, 2)) * [20.0, 1.0]
+    coords = {"cell": np.arange(n), "leverage": table[:, 0].copy(), "depth": table[:, 1].copy()}
+    return Design("lhs", ("leverage", "depth"), ("cell",), (n,), (chunk,), coords, table)
+
+
+def fake_result(block, n_paths: int = 0, seed: int = 0):
+    """Deterministic stats/probs/paths for a block, as the kernel would return them."""
+    rng = np.random.default_rng([seed, block.index])
+    n = len(block.cells)
+    stats = {v: rng.random((n, len(STATS))).astype(np.float32) for v in PATH_OUTPUTS}
+    probs = {p: rng.random(n).astype(np.float32) for p in PROBABILITIES}
+    paths = {v: rng.random((n, n_paths)).astype(np.float32) for v in PATH_OUTPUTS}
+    return stats, probs, (paths if n_paths else None)
+
+
+def cube_attrs(design, *, config_yaml: str = "model:\n  leverage: 10.0\nsweep:\n  paths: 16\n",
+               config_hash: str = "hash-a", n_paths: int = 16) -> dict:
+    from farm.provenance import provenance_attrs
+
+    return provenance_attrs(config_yaml, config_hash, design, 42, "common", n_paths, 8)
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[dict]:
+    """A moto S3 server on 127.0.0.1 with bucket ``farm``; yields storage options."""
+    server_mod = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    opts = {"endpoint_url": f"http://{host}:{port}", "key": "testing-key-id",
+            "secret": "testing-s3-secret-value"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        with contextlib.suppress(FileExistsError):  # moto's state is per process
+            s3fs.S3FileSystem(**opts, skip_instance_cache=True).mkdir("farm")
+        try:
+            yield opts
+        finally:
+            server.stop()
