@@ -21,7 +21,7 @@ PATH_OUTPUTS: dict[str, OutputSpec] = {
     "drawdown_btc": OutputSpec("fraction", "peak-to-trough fall of btc over the day"),
     "drawdown_alt": OutputSpec("fraction", "peak-to-trough fall of the altcoin basket"),
     "drawdown_eq": OutputSpec("fraction", "peak-to-trough fall of the AI/tech equity index"),
-    "exo_drawdown_btc": OutputSpec("fraction", "btc drawdown of the same shocks without forced flows"),
+    "exo_drawdown_btc": OutputSpec("fraction", "btc drawdown of the same shocks, no forced flows"),
     "exo_drawdown_alt": OutputSpec("fraction", "alt drawdown without forced flows"),
     "exo_drawdown_eq": OutputSpec("fraction", "eq drawdown without forced flows"),
     "amplification": OutputSpec("ratio", "drawdown_btc / exo_drawdown_btc (1 when exo is 0)"),

@@ -52,7 +52,8 @@ def correlation(p: ModelParams) -> jax.Array:
 def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Array:
     """Per-step log returns ``(..., n_steps, 3)`` including the scheduled trigger jump."""
     chol = psd_cholesky(correlation(p))
-    z = normals[..., :3] @ chol.T
+    # explicit multiply-and-sum, not a dot: a dot's rounding may depend on the batch shape
+    z = jnp.sum(normals[..., None, :3] * chol, axis=-1)
     chi2 = jnp.sum(normals[..., 3:] ** 2, axis=-1, keepdims=True)
     t = z / jnp.sqrt(chi2 / t_dof) * jnp.sqrt((t_dof - 2.0) / t_dof)
     vols = jnp.stack([p.vol_btc, p.vol_alt, p.vol_eq])

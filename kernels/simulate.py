@@ -91,15 +91,21 @@ def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return
     COMPILE_COUNTER["simulate_block"] += 1
     log.debug("compiling simulate_block for %d paths x %d steps", n_paths, n_steps)
     dt = jnp.dtype(dtype)
+
+    def one_cell(p, normals):
+        paths = simulate_cell(p, normals, t_dof)
+        stats, probs = cell_statistics(paths, p)
+        return stats, probs, (paths if return_paths else None)
+
+    # Cells run one after another through the *same* compiled body (lax.map), not
+    # vmapped: XLA's rounding inside a vmapped cascade depends on the batch shape, and
+    # near-critical cascades amplify that to visible differences. With lax.map a cell's
+    # numbers are bit-identical whatever block it is computed in; SIMD comes from paths.
     if per_cell_keys:
-        normals = jax.vmap(lambda k: draw_normals(k, n_paths, n_steps, t_dof, dt))(key)
-        paths = jax.vmap(lambda p, z: simulate_cell(p, z, t_dof))(params, normals)
-    else:
-        normals = draw_normals(key, n_paths, n_steps, t_dof, dt)
-        paths = jax.vmap(lambda p: simulate_cell(p, normals, t_dof))(params)
-    p_cast = jax.tree.map(lambda v: jnp.asarray(v, dt), params)
-    stats, probs = jax.vmap(cell_statistics)(paths, p_cast)
-    return stats, probs, (paths if return_paths else None)
+        return lax.map(lambda a: one_cell(a[0], draw_normals(a[1], n_paths, n_steps, t_dof, dt)),
+                       (params, key))
+    normals = draw_normals(key, n_paths, n_steps, t_dof, dt)
+    return lax.map(lambda p: one_cell(p, normals), params)
 
 
 def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps: int = 96,

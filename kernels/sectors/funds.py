@@ -21,7 +21,7 @@ def target(p: ModelParams, dd: jax.Array) -> jax.Array:
     lam = 1.0 + p.leverage * (p.fund_leverage - 1.0)
     equity = p.fund_capital
     hold = lam * equity * jnp.stack([p.fund_w_btc, p.fund_w_alt, p.fund_w_eq])
-    loss = dd @ hold
+    loss = jnp.sum(dd * hold, axis=-1)  # not a dot: keeps blocks bit-identical to cells
     assets = lam * equity - loss
     capital = equity - loss
     lev_now = assets / jnp.maximum(capital, 1e-9 * equity)

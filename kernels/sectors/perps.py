@@ -28,7 +28,10 @@ def targets(p: ModelParams, dd: jax.Array, rise: jax.Array) -> tuple[jax.Array, 
     short_n = p.leverage * jnp.stack([p.perp_short_btc, p.perp_short_alt])
     f_long = liquidated_share(dd[..., :2, None], thr, p.entry_dispersion)
     f_short = liquidated_share(rise[..., :, None], thr, p.entry_dispersion)
-    return long_n * (f_long @ p.perp_long_weights), short_n * (f_short @ p.perp_short_weights)
+    # explicit multiply-and-sum, not a dot: a dot's rounding may depend on the batch shape
+    long_t = long_n * jnp.sum(f_long * p.perp_long_weights, axis=-1)
+    short_t = short_n * jnp.sum(f_short * p.perp_short_weights, axis=-1)
+    return long_t, short_t
 
 
 def open_interest(p: ModelParams) -> jax.Array:

@@ -1,0 +1,68 @@
+"""Shared fixtures: keys, small kernel blocks compiled once per session, configs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)  # float64 available for reference comparisons
+
+from kernels import make_params, simulate_block, stack_params  # noqa: E402
+from kernels.params import ModelParams, oct2025  # noqa: E402
+
+BLOCK_CELLS = 8  # every property test runs blocks of this many cells: one compile per session
+PROPERTY_PATHS = 512
+PROPERTY_STEPS = 96
+
+
+@pytest.fixture
+def getkey():
+    """A fresh, deterministic PRNG key on each call (equinox-style)."""
+    counter = itertools.count()
+    return lambda: jax.random.key(next(counter))
+
+
+def run_cells(cells: list[ModelParams], *, seed: int = 0, return_paths: bool = False):
+    """Run up to BLOCK_CELLS cells in one padded block (always the same static shape)."""
+    assert 1 <= len(cells) <= BLOCK_CELLS
+    padded = list(cells) + [cells[-1]] * (BLOCK_CELLS - len(cells))
+    res = simulate_block(stack_params(padded), key=jax.random.key(seed),
+                         n_paths=PROPERTY_PATHS, n_steps=PROPERTY_STEPS,
+                         return_paths=return_paths)
+    n = len(cells)
+    return res._replace(
+        stats={k: v[:n] for k, v in res.stats.items()},
+        probs={k: v[:n] for k, v in res.probs.items()},
+        paths=None if res.paths is None else {k: v[:n] for k, v in res.paths.items()},
+    )
+
+
+def cells_from(base: ModelParams, **axes) -> list[ModelParams]:
+    """Cells varying the given parameters jointly (each keyword gives a list of values)."""
+    n = len(next(iter(axes.values())))
+    out = []
+    for i in range(n):
+        d = base._asdict()
+        d.update({k: v[i] for k, v in axes.items()})
+        out.append(make_params(d))
+    return out
+
+
+@pytest.fixture(scope="session")
+def stressed() -> ModelParams:
+    """A stressed Oct-2025 cell: high correlation, integrated banks."""
+    d = oct2025()._asdict()
+    d.update(correlation=0.8, integration=1.0)
+    return make_params(d)
+
+
+@pytest.fixture(scope="session")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20251010)
