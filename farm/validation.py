@@ -1,0 +1,231 @@
+"""Range and design checks behind :func:`farm.config.validate`.
+
+Each check raises :class:`farm.config.ConfigError` naming the config key, the
+value and what is allowed. Model ranges are those of
+:func:`kernels.params.validate_params`; their messages are reused, mapped to
+``model.<name>`` (or ``sweep.axes.<name>`` when a swept value is out of range).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from farm.config import SEED_MAX, ConfigError, model_values
+from farm.schema import METHODS, SEEDINGS
+
+__all__ = ["VALIDATE_CHUNK", "check_axis_name", "params_error", "validate_config"]
+
+log = logging.getLogger(__name__)
+
+VALIDATE_CHUNK = 4096  # cells validated per stacked call (bounds memory for huge designs)
+T_DOF_RANGE = (3, 1000)  # Student-t nu: > 2 for unit variance; nu normals drawn per shock
+
+
+def _min_int(key: str, value: Any, low: int, what: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(key, value, f"an integer >= {low}{what}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Validate a composed config in place (no changes); raise ConfigError on a problem."""
+    _check_top(cfg)
+    _check_model(cfg)
+    _check_runtime(cfg)
+    _check_store(cfg)
+    _check_sweep(cfg)
+    _check_cells(cfg)
+
+
+def _check_top(cfg: DictConfig) -> None:
+    seed = cfg.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError("seed", seed, f"an integer in [0, {SEED_MAX}]")
+    if not str(cfg.name).strip():
+        raise ConfigError("name", cfg.name, "a non-empty label")
+
+
+def params_error(exc: ValueError, key_for: Callable[[str], str],
+                 value_for: Callable[[str], Any] | None = None) -> ConfigError:
+    """Map a kernels.params ValueError to a ConfigError.
+
+    ``key_for(param) -> config key``; ``value_for(param)`` supplies the value when
+    the message does not show one (e.g. a sum of weights).
+    """
+    text = " ".join(str(exc).split())
+    m = re.search(r"model parameters? '?(\w+)'?", text)
+    name = m.group(1) if m else "model"
+    key = key_for(name)
+    vm = re.search(rf"\b{re.escape(name)}=([^\s,;]+)", text)
+    value: Any = None
+    if vm:
+        try:
+            value = float(vm.group(1))
+        except ValueError:
+            value = vm.group(1)
+    elif value_for is not None:
+        try:
+            value = value_for(name)
+        except Exception:
+            value = None
+    am = re.search(r"allowed: (.*)$", text)
+    if am:
+        return ConfigError(key, value, am.group(1), f"invalid config {key}: {text}")
+    i = text.find(" must ")
+    if i < 0:
+        body, allowed = text, "a value in the parameter's range (see kernels/params.py)"
+    else:
+        j = max(text.rfind("; ", 0, i), text.rfind(": ", 0, i))
+        body, allowed = (text[:j], text[j + 2:]) if j >= 0 else (text[:i], text[i + 1:])
+    return ConfigError(key, value, allowed, f"invalid config {key}: {body}; allowed: {allowed}")
+
+
+def _check_model(cfg: DictConfig) -> None:
+    """t_dof and the model on its own (it is a scenario: ``sweep=single`` runs it).
+
+    Swept values are checked jointly with the model in :func:`_check_cells`.
+    """
+    from kernels.params import make_params
+
+    t_dof = cfg.model.t_dof
+    lo, hi = T_DOF_RANGE
+    if isinstance(t_dof, bool) or not isinstance(t_dof, int) or not lo <= t_dof <= hi:
+        raise ConfigError("model.t_dof", t_dof, f"an integer in [{lo}, {hi}]")
+    try:
+        make_params(model_values(cfg.model))
+    except ValueError as exc:
+        raise params_error(exc, lambda n: f"model.{n}", lambda n: cfg.model[n]) from None
+
+
+def _check_runtime(cfg: DictConfig) -> None:
+    rt = cfg.runtime
+    _min_int("runtime.workers", rt.workers, 0, " (0 = all cores)")
+    _min_int("runtime.block_cells", rt.block_cells, 1)
+    _min_int("runtime.max_in_flight", rt.max_in_flight, 0, " (0 = 2 x workers)")
+    _min_int("runtime.retries", rt.retries, 0)
+    _min_int("runtime.cpus_per_task", rt.cpus_per_task, 1)
+
+
+def _check_store(cfg: DictConfig) -> None:
+    if not str(cfg.store.url or "").strip():
+        raise ConfigError("store.url", cfg.store.url, "a local path or an fsspec URL")
+
+
+def check_axis_name(name: str, key: str) -> None:
+    """An axis must be a scalar ModelParams field (not a bucket table, not t_dof)."""
+    from kernels.params import VECTOR_FIELDS, ModelParams
+
+    scalars = [f for f in ModelParams._fields if f not in VECTOR_FIELDS]
+    if name in VECTOR_FIELDS or name == "t_dof":
+        raise ConfigError(key, name, "a scalar model parameter",
+                          f"invalid config {key}: {name!r} cannot be swept (bucket tables and "
+                          "t_dof are fixed shapes of the kernel); allowed: a scalar model "
+                          "parameter such as leverage, correlation, fed_put, integration")
+    if name not in ModelParams._fields:
+        import difflib
+
+        close = difflib.get_close_matches(name, scalars, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(key, name, "a scalar model parameter",
+                          f"invalid config {key}: {name!r} is not a model parameter{hint}; "
+                          "allowed: a scalar model parameter (see conf/model/baseline.yaml)")
+
+
+def _number(key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+        raise ConfigError(key, v, "finite numbers")
+    return float(v)
+
+
+def _check_sweep(cfg: DictConfig) -> None:
+    sw = cfg.sweep
+    if sw.method not in METHODS:
+        raise ConfigError("sweep.method", sw.method, " | ".join(METHODS))
+    if sw.seeding not in SEEDINGS:
+        raise ConfigError("sweep.seeding", sw.seeding, " | ".join(SEEDINGS))
+    _min_int("sweep.paths", sw.paths, 1)
+    _min_int("sweep.steps", sw.steps, 1)
+    if sw.steps <= cfg.model.jump_step:
+        log.warning("sweep.steps=%d <= model.jump_step=%g: the trigger jump never happens",
+                    sw.steps, cfg.model.jump_step)
+    axes = OmegaConf.to_container(sw.axes, resolve=True) or {}
+    assert isinstance(axes, dict)
+    if sw.method == "csv":
+        if axes:
+            raise ConfigError("sweep.axes", axes, "{} for method=csv (the CSV header names "
+                              "the swept parameters)")
+        if not sw.csv:
+            raise ConfigError("sweep.csv", sw.csv, "the path of a CSV file for method=csv")
+        return
+    if sw.method in ("lhs", "sobol"):
+        _min_int("sweep.n_samples", sw.n_samples, 1)
+        if not axes:
+            raise ConfigError("sweep.axes", axes, f"at least one axis [lo, hi] for "
+                              f"method={sw.method}")
+    for name, values in axes.items():
+        key = f"sweep.axes.{name}"
+        check_axis_name(str(name), key)
+        if sw.method == "grid":
+            _check_grid_axis(key, values)
+        else:
+            _check_box_axis(key, values, sw.method)
+
+
+def _check_grid_axis(key: str, values: Any) -> None:
+    if not isinstance(values, list):
+        raise ConfigError(key, values, "a list of values [v1, v2, ...]")
+    if not values:
+        raise ConfigError(key, values, "a non-empty list of values [v1, v2, ...]",
+                          f"invalid config {key}=[]: the axis is empty; allowed: a non-empty "
+                          "list of values [v1, v2, ...] (remove the axis with ~" + key + ")")
+    nums = [_number(key, v) for v in values]
+    seen: set[float] = set()
+    for v in nums:
+        if v in seen:
+            raise ConfigError(key, values, "distinct values",
+                              f"invalid config {key}={_short(values)}: the value {v:g} appears "
+                              "more than once; allowed: distinct values")
+        seen.add(v)
+
+
+def _check_box_axis(key: str, values: Any, method: str) -> None:
+    allowed = f"[lo, hi] with lo < hi for method={method}"
+    if not isinstance(values, list) or len(values) != 2:
+        raise ConfigError(key, values, allowed)
+    lo, hi = (_number(key, v) for v in values)
+    if not lo < hi:
+        raise ConfigError(key, values, allowed)
+
+
+def _short(values: Any) -> str:
+    text = str(values)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_cells(cfg: DictConfig) -> None:
+    """Build the design and validate every cell's parameters (in chunks)."""
+    from farm.design import cell_params, make_design
+    from kernels.params import validate_params
+
+    design = make_design(cfg)
+    csv_cols = set(design.axes) if cfg.sweep.method == "csv" else set()
+
+    def key_for(name: str) -> str:
+        if name in csv_cols:
+            return "sweep.csv"
+        return f"sweep.axes.{name}" if name in design.axes else f"model.{name}"
+
+    for start in range(0, design.n_cells, VALIDATE_CHUNK):
+        cells = np.arange(start, min(start + VALIDATE_CHUNK, design.n_cells))
+        params = cell_params(cfg.model, design, cells)
+        try:
+            validate_params(params)
+        except ValueError as exc:
+            raise params_error(exc, key_for, lambda n: cfg.model[n]) from None
+    log.debug("validated %d cells of a %s design", design.n_cells, design.method)
