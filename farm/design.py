@@ -1,0 +1,318 @@
+"""Expand ``cfg.sweep`` into cells and blocks (docs/internal-contracts.md, farm.design).
+
+A *cell* is one combination of swept model parameter values; a *block* is the
+set of cells one task simulates and one Zarr chunk stores.
+
+- ``grid``: cartesian product of the axis lists, axis order as written in the
+  config, cells in C order (last axis fastest). Cube dims = the axes.
+- ``lhs`` / ``sobol``: ``n_samples`` points of :mod:`scipy.stats.qmc` seeded
+  with the root seed, scaled from the unit cube to ``[lo, hi]`` per axis
+  (Sobol' rounds ``n_samples`` up to a power of two, with a logged note).
+  Cube dim ``cell``; the parameters are per-cell coordinates.
+- ``csv``: one cell per row of a CSV file whose header names model parameters.
+
+A grid with no axes (``sweep=single``) is one cell: dims ``("cell",)``, shape ``(1,)``.
+
+Chunking: grid - take trailing axes whole while the product stays
+<= ``runtime.block_cells``, then a partial chunk of ``floor(block_cells /
+product)`` on the next axis, 1 on the axes before; sampled - ``block_cells``
+cells per chunk. One block == one chunk; the last block along an axis may be short.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from farm.config import ConfigError, model_values
+
+__all__ = ["Block", "Design", "cell_params", "grid_chunks", "make_design", "read_csv_design"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One chunk of the cube: the cells one task simulates.
+
+    index: 0..n_blocks-1, C order over the chunk grid.
+    region: cell dim -> slice of the cube, chunk-aligned (for ``to_zarr(region=...)``).
+    cells: flat cell indices (C order over the cell dims) in region order, so
+        ``values.reshape(region shape)`` fits the region.
+    """
+
+    index: int
+    region: dict[str, slice]
+    cells: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the region over the cell dims."""
+        return tuple(s.stop - s.start for s in self.region.values())
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """The expanded sweep: cells, their parameter values and the chunk grid.
+
+    ``table[c, j]`` is the value of ``axes[j]`` in flat cell ``c`` (float64, model units).
+    """
+
+    method: str
+    axes: tuple[str, ...]
+    cell_dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    coords: dict[str, np.ndarray]
+    table: np.ndarray
+    n_cells: int = field(init=False)
+    n_blocks: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.shape) != len(self.cell_dims) or len(self.chunks) != len(self.shape):
+            raise ValueError("shape, chunks and cell_dims must have the same length")
+        if any(c < 1 for c in self.chunks):
+            raise ValueError(f"chunks must be >= 1, got {self.chunks}")
+        n = math.prod(self.shape)
+        if self.table.shape != (n, len(self.axes)):
+            raise ValueError(f"table has shape {self.table.shape}, expected {(n, len(self.axes))}")
+        object.__setattr__(self, "n_cells", n)
+        object.__setattr__(self, "n_blocks", math.prod(self.chunk_grid))
+
+    @property
+    def chunk_grid(self) -> tuple[int, ...]:
+        """Number of chunks along each cell dim."""
+        return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True))
+
+    def block(self, i: int) -> Block:
+        """Block ``i`` (C order over the chunk grid)."""
+        i = int(i)
+        if not 0 <= i < self.n_blocks:
+            raise IndexError(f"block index {i} out of range [0, {self.n_blocks})")
+        pos = np.unravel_index(i, self.chunk_grid)
+        ranges, region = [], {}
+        for dim, p, c, s in zip(self.cell_dims, pos, self.chunks, self.shape, strict=True):
+            lo, hi = int(p) * c, min((int(p) + 1) * c, s)
+            region[dim] = slice(lo, hi)
+            ranges.append(np.arange(lo, hi))
+        mesh = np.meshgrid(*ranges, indexing="ij")
+        cells = np.ravel_multi_index(tuple(mesh), self.shape).ravel().astype(np.int64)
+        return Block(index=i, region=region, cells=cells)
+
+    def blocks(self) -> Iterator[Block]:
+        """All blocks in index order."""
+        for i in range(self.n_blocks):
+            yield self.block(i)
+
+    def table_sha256(self) -> str:
+        """sha256 of the parameter table (float64 little-endian, C order)."""
+        return hashlib.sha256(np.ascontiguousarray(self.table, dtype="<f8").tobytes()).hexdigest()
+
+    def to_attrs(self) -> dict[str, Any]:
+        """JSON-able description (grid axis values inline; sampled tables by sha256)."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "axes": list(self.axes),
+            "cell_dims": list(self.cell_dims),
+            "shape": list(self.shape),
+            "chunks": list(self.chunks),
+            "n_cells": self.n_cells,
+            "n_blocks": self.n_blocks,
+            "table_sha256": self.table_sha256(),
+        }
+        if self.method == "grid":
+            out["coords"] = {a: [float(v) for v in self.coords[a]] for a in self.axes}
+        return out
+
+
+def grid_chunks(shape: Sequence[int], block_cells: int) -> tuple[int, ...]:
+    """Chunk shape of a grid (the contract's rule; see the module docstring)."""
+    if block_cells < 1:
+        raise ValueError(f"block_cells must be >= 1, got {block_cells}")
+    chunks = [1] * len(shape)
+    prod = 1
+    for i in range(len(shape) - 1, -1, -1):
+        if prod * shape[i] <= block_cells:
+            chunks[i] = int(shape[i])
+            prod *= int(shape[i])
+        else:
+            chunks[i] = max(1, block_cells // prod)
+            break
+    return tuple(chunks)
+
+
+def _axes(cfg: DictConfig) -> dict[str, list[Any]]:
+    axes = OmegaConf.to_container(cfg.sweep.axes, resolve=True) or {}
+    assert isinstance(axes, dict)
+    return {str(k): v for k, v in axes.items()}
+
+
+def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
+    if not axes:  # one cell with the model's own values
+        return Design("grid", (), ("cell",), (1,), (1,), {"cell": np.arange(1)},
+                      np.zeros((1, 0)))
+    names = tuple(axes)
+    values = []
+    for name in names:
+        vals = axes[name]
+        if not isinstance(vals, list) or not vals:
+            raise ConfigError(f"sweep.axes.{name}", vals, "a non-empty list of values")
+        values.append(np.asarray([float(v) for v in vals], dtype=np.float64))
+    shape = tuple(len(v) for v in values)
+    mesh = np.meshgrid(*values, indexing="ij")
+    table = np.stack([m.ravel() for m in mesh], axis=-1)
+    coords = dict(zip(names, values, strict=True))
+    return Design("grid", names, names, shape, grid_chunks(shape, block_cells), coords, table)
+
+
+def _sampled(method: str, names: tuple[str, ...], table: np.ndarray, block_cells: int) -> Design:
+    n = table.shape[0]
+    coords = {"cell": np.arange(n)}
+    coords.update({a: table[:, j].copy() for j, a in enumerate(names)})
+    return Design(method, names, ("cell",), (n,), (max(1, min(block_cells, n)),), coords, table)
+
+
+def _box(axes: dict[str, list[Any]], method: str) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = [], []
+    for name, v in axes.items():
+        if not isinstance(v, list) or len(v) != 2 or not float(v[0]) < float(v[1]):
+            raise ConfigError(f"sweep.axes.{name}", v, f"[lo, hi] with lo < hi for method={method}")
+        lo.append(float(v[0]))
+        hi.append(float(v[1]))
+    return np.asarray(lo), np.asarray(hi)
+
+
+def _qmc(method: str, axes: dict[str, list[Any]], n_samples: int, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    if n_samples < 1:
+        raise ConfigError("sweep.n_samples", n_samples, "an integer >= 1")
+    lo, hi = _box(axes, method)
+    d = len(lo)
+    if method == "lhs":
+        unit = qmc.LatinHypercube(d=d, rng=seed).random(n_samples)
+    else:
+        m = max(0, math.ceil(math.log2(n_samples)))
+        if 2**m != n_samples:
+            log.info("sobol: sweep.n_samples=%d rounded up to %d (a power of two keeps the "
+                     "Sobol' sequence balanced)", n_samples, 2**m)
+        unit = qmc.Sobol(d=d, scramble=True, rng=seed).random_base2(m)
+    return np.ascontiguousarray(qmc.scale(unit, lo, hi), dtype=np.float64)
+
+
+def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
+    """(axis names, (n_cells, n_axes) float64 table) from a CSV design file.
+
+    The header row names model parameters (scalar fields); every further
+    non-empty row is one cell. Raises ConfigError (key ``sweep.csv``) on problems.
+    """
+    from farm.validation import check_axis_name
+
+    key = "sweep.csv"
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(key, str(path), "the path of an existing CSV file")
+    with p.open(newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ConfigError(key, str(path), "a CSV file with a header of parameter names")
+    header = tuple(c.strip() for c in rows[0])
+    if not header or any(not h for h in header):
+        raise ConfigError(key, str(path), "a header of model parameter names (no empty column)")
+    for name in header:
+        check_axis_name(name, key)
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ConfigError(key, str(path), "each parameter once in the header",
+                          f"invalid config {key}={str(path)!r}: column {dup[0]} appears twice; "
+                          "allowed: each parameter once in the header")
+    if len(rows) < 2:
+        raise ConfigError(key, str(path), "at least one row of values below the header")
+    table = np.empty((len(rows) - 1, len(header)))
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ConfigError(key, str(path), f"{len(header)} values per row",
+                              f"invalid config {key}={str(path)!r}: row {i} has {len(row)} "
+                              f"values; allowed: {len(header)} per row (one per header name)")
+        for j, cell in enumerate(row):
+            try:
+                table[i - 2, j] = float(cell)
+            except ValueError:
+                raise ConfigError(key, str(path), "numbers",
+                                  f"invalid config {key}={str(path)!r}: row {i}, column "
+                                  f"{header[j]} holds {cell.strip()!r}; allowed: numbers"
+                                  ) from None
+            if not math.isfinite(table[i - 2, j]):
+                raise ConfigError(key, str(path), "finite numbers",
+                                  f"invalid config {key}={str(path)!r}: row {i}, column "
+                                  f"{header[j]} is {cell.strip()}; allowed: finite numbers")
+    return header, table
+
+
+def make_design(cfg: DictConfig, *, chunks: Sequence[int] | None = None) -> Design:
+    """Expand ``cfg.sweep`` (with ``cfg.seed`` and ``cfg.runtime.block_cells``).
+
+    ``chunks`` forces the chunk shape (e.g. an existing store's, on resume).
+    Raises ConfigError for a malformed sweep (``farm.config.validate`` checks more).
+    """
+    sw = cfg.sweep
+    block_cells = int(cfg.runtime.block_cells)
+    if block_cells < 1:
+        raise ConfigError("runtime.block_cells", block_cells, "an integer >= 1")
+    method = str(sw.method)
+    if method == "grid":
+        design = _grid(_axes(cfg), block_cells)
+    elif method in ("lhs", "sobol"):
+        axes = _axes(cfg)
+        if not axes:
+            raise ConfigError("sweep.axes", {}, f"at least one axis [lo, hi] for method={method}")
+        table = _qmc(method, axes, int(sw.n_samples), int(cfg.seed))
+        design = _sampled(method, tuple(axes), table, block_cells)
+    elif method == "csv":
+        if not sw.csv:
+            raise ConfigError("sweep.csv", sw.csv, "the path of a CSV file for method=csv")
+        names, table = read_csv_design(sw.csv)
+        design = _sampled("csv", names, table, block_cells)
+    else:
+        raise ConfigError("sweep.method", method, "grid | lhs | sobol | csv")
+    if chunks is not None:
+        chunks = tuple(int(c) for c in chunks)
+        if len(chunks) != len(design.shape):
+            raise ValueError(f"chunks {chunks} do not match the design's dims {design.cell_dims}")
+        design = Design(design.method, design.axes, design.cell_dims, design.shape, chunks,
+                        design.coords, design.table)
+    log.debug("design %s: %d cells, %d blocks of %s", method, design.n_cells, design.n_blocks,
+              design.chunks)
+    return design
+
+
+def cell_params(cfg_model: Any, design: Design, cells: np.ndarray, *,
+                validate: bool = False) -> Any:
+    """Stacked :class:`~kernels.params.ModelParams` for ``cells`` (leading cells axis).
+
+    ``cfg_model`` is ``cfg.model`` (DictConfig), a mapping or a ModelParams: the
+    model's values, with the swept axes replaced by each cell's values. Every
+    leaf is float64 with shape ``(len(cells),)`` (vector fields ``(len(cells), k)``).
+    ``validate=True`` range-checks the block (``kernels.params.validate_params``).
+    """
+    from kernels.params import make_params, stack_params, validate_params
+
+    idx = np.asarray(cells, dtype=np.int64).ravel()
+    if idx.size == 0:
+        raise ValueError("cell_params needs at least one cell")
+    if idx.min() < 0 or idx.max() >= design.n_cells:
+        raise IndexError(f"cell indices must be in [0, {design.n_cells})")
+    base = make_params(model_values(cfg_model), validate=False)
+    block = stack_params([base] * idx.size)
+    swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
+    params = block._replace(**swept)
+    return validate_params(params) if validate else params
