@@ -1,0 +1,87 @@
+"""Analysis of farm cubes: open, slice into surfaces, find tipping frontiers, rank
+parameters, discover systemic scenarios, plot and report (DESIGN.md section 6).
+
+Interface contract::
+
+    ds = analysis.open_cube("results/default.zarr")          # lazy xarray Dataset
+    analysis.critical_leverage(ds, level=0.5, var="p_systemic")  # over the other axes
+    analysis.frontier(ds, "leverage", "integration", level=0.5, var="p_systemic")
+
+Nothing here imports ``farm`` or ``kernels``; plotting imports matplotlib lazily
+through :mod:`analysis.plots` and :mod:`analysis.report`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .cube import (
+    CubeInfo,
+    IncompleteCubeError,
+    NotAFarmCubeError,
+    axes_of,
+    cell_table,
+    cell_values,
+    cube_info,
+    is_grid,
+    open_cube,
+)
+from .discovery import PrimBox, boxes_table, prim, prim_boxes
+from .sensitivity import (
+    SobolIndices,
+    VarianceDecomposition,
+    sensitivity,
+    sobol_indices,
+    sobol_pce,
+    variance_decomposition,
+)
+from .surfaces import critical_leverage, crossing, frontier, profile, regrid, surface, value_at
+
+_LAZY = {
+    "build_report": "report",
+    "headlines": "report",
+    "neutral_values": "report",
+    "plot_critical_leverage": "plots",
+    "plot_fan_chart": "plots",
+    "plot_frontiers": "plots",
+    "plot_heatmap": "plots",
+    "plot_sensitivity": "plots",
+}
+
+__all__ = [
+    "CubeInfo",
+    "IncompleteCubeError",
+    "NotAFarmCubeError",
+    "PrimBox",
+    "SobolIndices",
+    "VarianceDecomposition",
+    "axes_of",
+    "boxes_table",
+    "cell_table",
+    "cell_values",
+    "critical_leverage",
+    "crossing",
+    "cube_info",
+    "frontier",
+    "is_grid",
+    "open_cube",
+    "prim",
+    "prim_boxes",
+    "profile",
+    "regrid",
+    "sensitivity",
+    "sobol_indices",
+    "sobol_pce",
+    "surface",
+    "value_at",
+    "variance_decomposition",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the matplotlib-based modules only when one of their names is used."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
