@@ -35,7 +35,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from farm.config import ConfigError, model_values
 
-__all__ = ["Block", "Design", "cell_params", "grid_chunks", "make_design", "read_csv_design"]
+__all__ = [
+    "Block",
+    "Design",
+    "cell_params",
+    "estimate_cube_bytes",
+    "grid_chunks",
+    "make_design",
+    "read_csv_design",
+]
 
 log = logging.getLogger(__name__)
 
@@ -316,3 +324,14 @@ def cell_params(cfg_model: Any, design: Design, cells: np.ndarray, *,
     swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
     params = block._replace(**swept)
     return validate_params(params) if validate else params
+
+
+def estimate_cube_bytes(design: Design, n_paths: int, store_paths: bool = False) -> int:
+    """Uncompressed size of the cube's data variables in bytes (float32 stats and
+    probabilities, int8 status, plus float32 per-path outputs when ``store_paths``)."""
+    from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+    per_cell = 4 * (len(PATH_OUTPUTS) * len(STATS) + len(PROBABILITIES)) + 1
+    if store_paths:
+        per_cell += 4 * len(PATH_OUTPUTS) * int(n_paths)
+    return design.n_cells * per_cell

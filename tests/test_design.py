@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from farm.config import ConfigError, compose_config, validate
-from farm.design import cell_params, grid_chunks, make_design
+from farm.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
 from farm.seeding import block_key, root_key
 from kernels.params import VECTOR_FIELDS, ModelParams, baseline
 
@@ -136,6 +136,13 @@ def test_to_attrs_is_json():
         attrs = make_design(cfg).to_attrs()
         assert json.loads(json.dumps(attrs)) == attrs
     assert attrs["cell_dims"] == ["cell"] and attrs["n_cells"] == 64
+
+
+def test_estimate_cube_bytes():
+    d = make_design(design_cfg("sweep=smoke"))
+    small = estimate_cube_bytes(d, 64)
+    assert 0 < small < estimate_cube_bytes(d, 64, store_paths=True)
+    assert small % d.n_cells == 0
 
 
 def test_forced_chunks():
