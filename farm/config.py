@@ -122,7 +122,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf raise many types; map them all
-        raise _composition_error(exc, ovs) from exc
+        raise _composition_error(exc, ovs + axes_ovs) from exc
     finally:
         restore_gh_from_backup(backup)
     return cfg
