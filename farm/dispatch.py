@@ -1,0 +1,177 @@
+"""Ray dispatch of chunk-aligned blocks (DESIGN.md section 5, "Dispatch").
+
+One Ray task runs one block of cells x all paths through the jitted kernel and
+writes its region of the cube itself (data, then ``status``), so results stream
+to the store and the driver only ever holds a small receipt per block. Every
+block is padded to ``runtime.block_cells`` cells, so each worker process
+compiles the kernel once per shape. In-flight tasks are capped with
+``ray.wait``; Ray retries a task whose worker died (``max_retries``) or that
+raised (``retry_exceptions``); a block that still fails is reported back to
+the driver, which records it and goes on.
+
+Fault injection for tests (environment variables, read by the task):
+``FARM_FAULT_FAIL_BLOCKS=3,5`` makes those blocks raise on every attempt;
+``FARM_FAULT_CRASH_ONCE=3:/tmp/marker`` kills the worker process the first
+time block 3 runs (the marker file records that it happened).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE")
+# XLA's own thread pool would fight the Ray workers for cores: one thread per worker.
+WORKER_ENV = {
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """Everything a worker needs for one block (small: the parameters of <= block_cells)."""
+
+    block: Any  # farm.design.Block
+    params: Any  # kernels.params.ModelParams, padded to block_cells cells
+    key_data: np.ndarray  # jax.random.key_data of the block's key(s)
+    n_paths: int
+    n_steps: int
+    t_dof: int
+    dtype: str
+    store_paths: bool
+    faults: tuple[tuple[str, str], ...] = ()  # FARM_FAULT_* of the driver (test hooks)
+
+
+@dataclass(frozen=True)
+class BlockReceipt:
+    """What a task sends back: no results, only where and how fast it ran."""
+
+    index: int
+    n_cells: int
+    seconds: float
+    node_id: str
+    pid: int
+    compiles: int
+
+
+def fault_settings() -> tuple[tuple[str, str], ...]:
+    """The driver's FARM_FAULT_* variables, shipped with each task."""
+    return tuple((k, os.environ[k]) for k in FAULT_ENV if os.environ.get(k))
+
+
+def _inject_faults(index: int, faults: tuple[tuple[str, str], ...]) -> None:
+    env = dict(faults)
+    fail = env.get("FARM_FAULT_FAIL_BLOCKS", "")
+    if fail and str(index) in {s.strip() for s in fail.split(",")}:
+        raise RuntimeError(f"injected fault: block {index} fails (FARM_FAULT_FAIL_BLOCKS)")
+    crash = env.get("FARM_FAULT_CRASH_ONCE", "")
+    if crash:
+        target, _, marker = crash.partition(":")
+        if int(target) == index and marker and not os.path.exists(marker):
+            with open(marker, "w") as fh:
+                fh.write(str(os.getpid()))
+            log.warning("injected fault: killing worker %d in block %d", os.getpid(), index)
+            os._exit(17)
+
+
+def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
+    """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
+    import jax
+
+    from kernels import COMPILE_COUNTER, simulate_block
+
+    _inject_faults(task.block.index, task.faults)
+    start = time.perf_counter()
+    key = jax.random.wrap_key_data(task.key_data)
+    res = simulate_block(task.params, key=key, n_paths=task.n_paths, n_steps=task.n_steps,
+                         t_dof=task.t_dof, dtype=task.dtype, return_paths=task.store_paths,
+                         validate=False)
+    n = len(task.block.cells)
+    stats = {k: v[:n] for k, v in res.stats.items()}
+    probs = {k: v[:n] for k, v in res.probs.items()}
+    paths = None if res.paths is None else {k: v[:n] for k, v in res.paths.items()}
+    cube.write_block(task.block, stats, probs, paths)
+    try:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    except Exception:  # pragma: no cover - outside Ray
+        node = "local"
+    return BlockReceipt(task.block.index, n, time.perf_counter() - start, node, os.getpid(),
+                        COMPILE_COUNTER["simulate_block"])
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for Ray workers: single-threaded XLA."""
+    return dict(WORKER_ENV)
+
+
+def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
+    """Connect to (or start) Ray; returns ``(started_here, cpus)``. Binds to 127.0.0.1."""
+    import ray
+
+    if ray.is_initialized():
+        return False, int(ray.cluster_resources().get("CPU", 1))
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True,
+                              "runtime_env": {"env_vars": worker_env()}}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        n = workers or os.cpu_count() or 1
+        ray.init(num_cpus=n, include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+    return True, int(ray.cluster_resources().get("CPU", 1))
+
+
+def dispatch(tasks: Iterable[BlockTask], cube: Any, *, max_in_flight: int, retries: int,
+             cpus_per_task: int = 1,
+             on_done: Callable[[BlockReceipt], None] = lambda r: None,
+             on_failed: Callable[[Any, str], None] = lambda b, m: None) -> None:
+    """Submit ``tasks`` with at most ``max_in_flight`` outstanding; stream completions.
+
+    Parameters are sent per task (a few KB); the cube handle is ``ray.put`` once.
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=cpus_per_task, max_retries=retries,
+                        retry_exceptions=True)(run_block)
+    cube_ref = ray.put(cube)
+    pending: dict[Any, Any] = {}
+    it = iter(tasks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < max_in_flight:
+            task = next(it, None)
+            if task is None:
+                exhausted = True
+                break
+            pending[remote.remote(task, cube_ref)] = task.block
+        if not pending:
+            return
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            block = pending.pop(ref)
+            try:
+                on_done(ray.get(ref))
+            except Exception as exc:  # the task failed after all its retries
+                msg = _short_error(exc)
+                on_failed(block, msg)
+
+
+def _short_error(exc: BaseException) -> str:
+    """The root cause of a Ray task error as one line."""
+    cause = getattr(exc, "cause", None) or exc
+    text = f"{type(cause).__name__}: {cause}".strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last if len(last) < 500 else last[:497] + "..."
