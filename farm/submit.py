@@ -1,0 +1,346 @@
+"""``farm submit`` / ``farm jobs`` / ``farm logs`` / ``farm stop``: the Ray Jobs API.
+
+``farm submit [overrides]`` ships the working directory to a running Ray cluster as
+the job's runtime environment and runs ``farm run [overrides]`` there (the driver on
+the head node, blocks on the workers). The address is the dashboard's HTTP address
+(``http://127.0.0.1:8265`` while ``ray dashboard cluster.yaml`` forwards it); it
+defaults to ``$RAY_ADDRESS``, else that local URL.
+
+No credentials travel with a job: its ``env_vars`` hold only the values of a short
+list of non-secret settings (bucket name, endpoint, region); the cluster's nodes get
+their credentials from their own environment (instance profile, service account).
+
+Every failure to reach the cluster, or a refusal by it, is a :class:`SubmitError`
+with a one-line message (the CLI maps it to exit status 2). Connections time out
+after a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shlex
+import socket
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "PASSED_ENV",
+    "RUNTIME_EXCLUDES",
+    "SubmitError",
+    "add_cluster_parsers",
+    "build_entrypoint",
+    "build_runtime_env",
+    "list_jobs",
+    "logs",
+    "resolve_address",
+    "stop",
+    "submit",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 300.0  # uploads of the working directory can take a while
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+# Paths of the working directory that never travel with a job (gitignore syntax).
+RUNTIME_EXCLUDES = [
+    ".venv",
+    ".venv/**",
+    "results",
+    "results/**",
+    ".git",
+    ".git/**",
+    "benchmarks/.venv-radcad",
+    "benchmarks/.venv-radcad/**",
+    "**/__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.zarr",
+]
+
+# Non-secret settings whose values are copied into the job's environment when set
+# here: the conf/ files read them (conf/store/s3.yaml) and s3fs/botocore use them.
+PASSED_ENV = (
+    "FARM_S3_BUCKET",
+    "FARM_S3_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|ACCESS_KEY|CREDENTIAL|SESSION|PRIVATE|AUTH|_KEY\b")
+
+
+class SubmitError(RuntimeError):
+    """The cluster cannot be reached or refused the request (a one-line message)."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def resolve_address(address: str | None) -> str:
+    """The dashboard URL: ``address``, else ``$RAY_ADDRESS``, else :data:`DEFAULT_ADDRESS`.
+
+    A bare ``host:port`` becomes ``http://host:port``. ``ray://`` and GCS addresses
+    (port 6379, ``auto``) are refused: the Jobs API lives on the dashboard port.
+    """
+    addr = (address or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS).strip().rstrip("/")
+    if addr == "auto":
+        raise SubmitError(
+            "address 'auto' is a Ray bootstrap address; farm submit needs the dashboard URL, "
+            f"e.g. {DEFAULT_ADDRESS} (run `ray dashboard cluster.yaml` to forward it)"
+        )
+    if "://" not in addr:
+        addr = "http://" + addr
+    parts = urlsplit(addr)
+    if parts.scheme not in ("http", "https"):
+        raise SubmitError(
+            f"address {addr!r} is not an http(s) URL; farm submit talks to the Ray dashboard, "
+            f"e.g. {DEFAULT_ADDRESS}"
+        )
+    if not parts.hostname:
+        raise SubmitError(f"address {addr!r} has no host")
+    return addr
+
+
+def _probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast (one line) when nothing accepts connections at the dashboard address."""
+    parts = urlsplit(address)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SubmitError(
+            f"cannot reach the Ray dashboard at {address} ({reason}); is the cluster up and "
+            "`ray dashboard cluster.yaml` forwarding its port? (set --address or RAY_ADDRESS)"
+        ) from None
+
+
+@contextlib.contextmanager
+def _without_ray_address_env() -> Iterator[None]:
+    """Ray's client prefers $RAY_ADDRESS over its argument; make the argument win."""
+    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
+             if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _client(address: str | None) -> Any:
+    """A ``JobSubmissionClient`` with connect/read timeouts on every request."""
+    url = resolve_address(address)
+    _probe(url)
+    from ray.job_submission import JobSubmissionClient
+
+    class _TimeoutClient(JobSubmissionClient):
+        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+            return super()._do_request(method, endpoint, **kwargs)
+
+    try:
+        with _without_ray_address_env():
+            return _TimeoutClient(url)
+    except Exception as exc:
+        raise SubmitError(f"cannot use the Ray Jobs API at {url}: {_one_line(exc)}") from None
+
+
+def build_entrypoint(overrides: Sequence[str]) -> str:
+    """The job's shell command: ``farm run`` with each override shell-quoted."""
+    return shlex.join(["farm", "run", *overrides])
+
+
+def build_runtime_env(working_dir: str = ".", env_names: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"working_dir", "excludes", "env_vars"}`` for the job.
+
+    ``env_vars`` copies the values of :data:`PASSED_ENV` and ``env_names`` that are set
+    here; a name that looks like a credential raises :class:`SubmitError`.
+    """
+    path = os.path.abspath(os.path.expanduser(working_dir))
+    if not os.path.isdir(path):
+        raise SubmitError(f"working directory {working_dir!r} is not a directory")
+    for name in env_names:
+        if _SECRET_NAME.search(name.upper()):
+            raise SubmitError(
+                f"refusing to send {name} to the cluster: it looks like a credential; "
+                "give the cluster's nodes their own credentials (instance profile)"
+            )
+    env_vars = {n: os.environ[n] for n in (*PASSED_ENV, *env_names) if os.environ.get(n)}
+    return {"working_dir": path, "excludes": list(RUNTIME_EXCLUDES), "env_vars": env_vars}
+
+
+def _status_name(status: Any) -> str:
+    return str(getattr(status, "value", status))
+
+
+async def _tail(client: Any, job_id: str, out: TextIO) -> None:
+    async for chunk in client.tail_job_logs(job_id):
+        out.write(chunk)
+        out.flush()
+
+
+def _follow(client: Any, job_id: str, out: TextIO) -> int:
+    """Stream the job's logs until it ends; 0 if it SUCCEEDED, else 1."""
+    try:
+        asyncio.run(_tail(client, job_id, out))
+    except KeyboardInterrupt:
+        log.warning("stopped following job %s (it keeps running; `farm stop %s`)",
+                    job_id, job_id)
+        return 1
+    except Exception as exc:  # the stream broke: fall back to the final status
+        log.warning("log stream of job %s ended: %s", job_id, _one_line(exc))
+    try:
+        status = _status_name(client.get_job_status(job_id))
+    except Exception as exc:
+        raise SubmitError(f"cannot read the status of job {job_id}: {_one_line(exc)}") from None
+    print(f"job {job_id}: {status}", file=sys.stderr)
+    return 0 if status == "SUCCEEDED" else 1
+
+
+def submit(
+    overrides: list[str],
+    *,
+    address: str | None,
+    follow: bool,
+    working_dir: str = ".",
+    env_names: Sequence[str] = (),
+    out: TextIO | None = None,
+) -> int:
+    """Submit ``farm run <overrides>`` as a Ray job; prints the job id on stdout.
+
+    Returns 0 once submitted (or, with ``follow``, when the job SUCCEEDED), 1 when a
+    followed job ended otherwise. Raises :class:`SubmitError` if the cluster is
+    unreachable or refuses the job.
+    """
+    out = out or sys.stdout
+    runtime_env = build_runtime_env(working_dir, env_names)
+    entrypoint = build_entrypoint(overrides)
+    client = _client(address)
+    try:
+        job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+    except Exception as exc:
+        raise SubmitError(f"job submission refused: {_one_line(exc)}") from None
+    print(job_id, file=out, flush=True)
+    log.info("submitted %s as job %s", entrypoint, job_id)
+    if not follow:
+        return 0
+    return _follow(client, job_id, out)
+
+
+def list_jobs(address: str | None, *, out: TextIO | None = None) -> int:
+    """One line per job: id, status, start time, entrypoint."""
+    out = out or sys.stdout
+    client = _client(address)
+    try:
+        jobs = client.list_jobs()
+    except Exception as exc:
+        raise SubmitError(f"cannot list jobs: {_one_line(exc)}") from None
+    for job in sorted(jobs, key=lambda j: j.start_time or 0):
+        print(
+            f"{job.submission_id or job.job_id}\t{_status_name(job.status)}\t"
+            f"{job.entrypoint}",
+            file=out,
+        )
+    return 0
+
+
+def logs(job_id: str, address: str | None, follow: bool, *, out: TextIO | None = None) -> int:
+    """Print a job's logs; with ``follow`` stream them and return the job's outcome."""
+    out = out or sys.stdout
+    client = _client(address)
+    if follow:
+        return _follow(client, job_id, out)
+    try:
+        out.write(client.get_job_logs(job_id))
+    except Exception as exc:
+        raise SubmitError(f"cannot read the logs of job {job_id}: {_one_line(exc)}") from None
+    out.flush()
+    return 0
+
+
+def stop(job_id: str, address: str | None, *, out: TextIO | None = None) -> int:
+    """Ask the cluster to stop a job; 0 if a stop was requested, 1 if it had ended."""
+    out = out or sys.stdout
+    client = _client(address)
+    try:
+        stopped = client.stop_job(job_id)
+    except Exception as exc:
+        raise SubmitError(f"cannot stop job {job_id}: {_one_line(exc)}") from None
+    print(f"job {job_id}: {'stop requested' if stopped else 'already ended'}", file=out)
+    return 0 if stopped else 1
+
+
+# ---- argparse wiring ------------------------------------------------------------------
+def _address_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address", default=None,
+        help=f"Ray dashboard URL (default: $RAY_ADDRESS, else {DEFAULT_ADDRESS})",
+    )
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    return submit(list(args.overrides), address=args.address, follow=args.follow,
+                  working_dir=args.working_dir, env_names=args.env or ())
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    return list_jobs(args.address)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    return logs(args.job_id, args.address, args.follow)
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    return stop(args.job_id, args.address)
+
+
+def add_cluster_parsers(subparsers: Any) -> None:
+    """Register ``submit``, ``jobs``, ``logs`` and ``stop`` on an argparse subparsers object.
+
+    Each sets ``func`` (``args.func(args) -> int``); :class:`SubmitError` means exit 2.
+    """
+    p = subparsers.add_parser(
+        "submit", help="run `farm run [overrides]` on a Ray cluster (Ray Jobs API)",
+        description="Submit `farm run OVERRIDES` to a running Ray cluster; the working "
+        "directory travels as the job's runtime environment. Prints the job id.",
+    )
+    _address_arg(p)
+    p.add_argument("--follow", action="store_true",
+                   help="stream the job's logs; exit 0 if it succeeded, else 1")
+    p.add_argument("--working-dir", default=".",
+                   help="directory shipped to the cluster (default: .)")
+    p.add_argument("--env", action="append", metavar="NAME",
+                   help="also pass this (non-secret) environment variable's value")
+    p.add_argument("overrides", nargs=argparse.REMAINDER,
+                   help="Hydra overrides for `farm run` (e.g. sweep=smoke store.url=s3://...)")
+    p.set_defaults(func=_cmd_submit)
+
+    p = subparsers.add_parser("jobs", help="list the cluster's jobs")
+    _address_arg(p)
+    p.set_defaults(func=_cmd_jobs)
+
+    p = subparsers.add_parser("logs", help="print (or follow) a job's logs")
+    p.add_argument("job_id")
+    _address_arg(p)
+    p.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    p.set_defaults(func=_cmd_logs)
+
+    p = subparsers.add_parser("stop", help="stop a running job")
+    p.add_argument("job_id")
+    _address_arg(p)
+    p.set_defaults(func=_cmd_stop)
