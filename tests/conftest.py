@@ -66,3 +66,37 @@ def stressed() -> ModelParams:
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(20251010)
+
+
+# --------------------------------------------------------------------------- farm
+FARM_SMALL = ["sweep=smoke", "sweep.paths=32", "sweep.steps=24", "runtime.block_cells=4"]
+"""A small farm sweep: 24 cells (3x2x2x2) in 6 blocks of 4 cells, 32 paths x 24 steps."""
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray instance (2 CPUs, 127.0.0.1) shared by the farm tests."""
+    import ray
+
+    from farm.dispatch import worker_env
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 logging_level="WARNING", runtime_env={"env_vars": worker_env()})
+    yield ray
+    ray.shutdown()
+
+
+def farm_cfg(tmp_path, *extra: str, name: str = "cube"):
+    """Compose the small sweep writing to ``tmp_path/name.zarr``."""
+    from farm.config import compose_config
+
+    return compose_config([*FARM_SMALL, f"store.url={tmp_path / name}.zarr", *extra])
+
+
+def cube_arrays(url) -> dict[str, np.ndarray]:
+    """Every data variable of a cube as NumPy arrays (for bit-for-bit comparisons)."""
+    import xarray as xr
+
+    ds = xr.open_zarr(str(url))
+    return {k: ds[k].values for k in ds.data_vars}

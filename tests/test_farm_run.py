@@ -1,0 +1,122 @@
+"""The farm end to end on a real local Ray and real Zarr stores: identity, resume, faults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import FARM_SMALL, cube_arrays, farm_cfg
+from farm.cube import open_existing
+from farm.design import cell_params, make_design
+from farm.run import run_sweep
+from kernels import simulate_block
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def reference_cube(tmp_path_factory):
+    """The small sweep run once, uninterrupted, with 2 workers and blocks of 4 cells."""
+    tmp = tmp_path_factory.mktemp("ref")
+    cfg = farm_cfg(tmp, "runtime.workers=2", name="ref")
+    report = run_sweep(cfg, progress=False)
+    assert report.ok and report.done_now == report.n_blocks == 6
+    return tmp / "ref.zarr", cube_arrays(tmp / "ref.zarr")
+
+
+def test_cube_is_complete_and_named(reference_cube):
+    import analysis
+
+    url, arrays = reference_cube
+    ds = analysis.open_cube(str(url))
+    assert tuple(ds["drawdown_btc"].dims) == ("leverage", "correlation", "fed_put",
+                                               "integration", "stat")
+    assert np.all(arrays["status"] == 1)
+    assert np.all(np.isfinite(arrays["drawdown_btc"]))
+
+
+def test_identical_for_one_worker_and_other_block_size(tmp_path, reference_cube):
+    _, ref = reference_cube
+    run_sweep(farm_cfg(tmp_path, "runtime.workers=1", name="w1"), progress=False)
+    assert_identical(cube_arrays(tmp_path / "w1.zarr"), ref)
+    run_sweep(farm_cfg(tmp_path, "runtime.block_cells=8", name="b8"), progress=False)
+    assert open_existing(str(tmp_path / "b8.zarr")).n_blocks == 3
+    assert_identical(cube_arrays(tmp_path / "b8.zarr"), ref)
+
+
+def test_each_cell_equals_the_kernel_called_directly(reference_cube):
+    url, ref = reference_cube
+    cfg = farm_cfg(url.parent, name="ref")
+    design = make_design(cfg)
+    cells = np.array([0, 7, 23])
+    res = simulate_block(cell_params(cfg.model, design, cells), key=jax.random.key(cfg.seed),
+                         n_paths=32, n_steps=24)
+    for j, c in enumerate(cells):
+        idx = np.unravel_index(c, design.shape)
+        for var, v in res.stats.items():
+            np.testing.assert_array_equal(ref[var][idx], v[j], err_msg=var)
+
+
+def test_rerun_of_a_finished_sweep_does_no_work(reference_cube):
+    url, ref = reference_cube
+    report = run_sweep(farm_cfg(url.parent, name="ref"), progress=False)
+    assert report.done_now == 0 and report.done_before == 6
+    assert_identical(cube_arrays(url), ref)
+
+
+def test_failed_block_is_recorded_and_a_rerun_completes_only_it(tmp_path, reference_cube,
+                                                                monkeypatch):
+    _, ref = reference_cube
+    cfg = farm_cfg(tmp_path, "runtime.retries=1", name="fail")
+    monkeypatch.setenv("FARM_FAULT_FAIL_BLOCKS", "2")
+    report = run_sweep(cfg, progress=False)
+    assert set(report.failed) == {2} and "injected fault" in report.failed[2]
+    assert report.done_now == 5
+    cube = open_existing(str(tmp_path / "fail.zarr"))
+    assert list(cube.block_status()) == [1, 1, 2, 1, 1, 1]
+    assert "injected fault" in cube.failed_blocks()[2]
+    monkeypatch.delenv("FARM_FAULT_FAIL_BLOCKS")
+    again = run_sweep(cfg, progress=False)
+    assert again.ok and again.done_now == 1 and again.done_before == 5
+    assert_identical(cube_arrays(tmp_path / "fail.zarr"), ref)
+
+
+def test_worker_killed_during_a_task_is_retried(tmp_path, reference_cube, monkeypatch):
+    _, ref = reference_cube
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv("FARM_FAULT_CRASH_ONCE", f"3:{marker}")
+    report = run_sweep(farm_cfg(tmp_path, name="crash"), progress=False)
+    assert marker.exists(), "the fault was not injected"
+    assert report.ok and report.done_now == 6
+    assert_identical(cube_arrays(tmp_path / "crash.zarr"), ref)
+
+
+def _farm(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "farm.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
+
+
+def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, reference_cube):
+    _, ref = reference_cube
+    url = tmp_path / "killed.zarr"
+    args = ["run", "--no-progress", *FARM_SMALL, f"store.url={url}", "runtime.workers=1"]
+    proc = _farm(*args, env={"FARM_FAULT_KILL_AFTER_BLOCKS": "2"})
+    assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL
+    done = open_existing(str(url)).block_status()
+    assert 2 <= int(np.sum(done == 1)) < 6, done
+    report = run_sweep(farm_cfg(tmp_path, name="killed"), progress=False)
+    assert report.done_now == 6 - int(np.sum(done == 1)) and report.ok
+    assert_identical(cube_arrays(url), ref)
