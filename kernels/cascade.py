@@ -22,29 +22,33 @@ from .sectors import banks, defi, fed, funds, perps, treasury
 
 
 class DayState(NamedTuple):
-    """Per-path state carried through the day's ``lax.scan`` (arrays lead with paths)."""
+    """Per-path state carried through the day's ``lax.scan``.
 
-    fund: jax.Array  # (n, 3) exogenous log price
-    perm: jax.Array  # (n, 3) permanent impact (log)
-    trans: jax.Array  # (n, 3) transient impact (log)
-    depth: jax.Array  # (n, 3) depth as share of normal
-    dd: jax.Array  # (n, 3) running drawdown from the start (worst mark)
-    rise: jax.Array  # (n, 2) running rise from the start, crypto
-    cum_long: jax.Array  # (n, 2) $ perp longs liquidated
-    cum_short: jax.Array  # (n, 2) $ perp shorts liquidated
-    cum_defi: jax.Array  # (n, 2) $ DeFi collateral sold
+    Paths are the *last* axis of every array (``(3, n)``: assets first), so the
+    cascade's elementwise work runs over contiguous vectors of paths.
+    """
+
+    fund: jax.Array  # (3, n) exogenous log price
+    perm: jax.Array  # (3, n) permanent impact (log)
+    trans: jax.Array  # (3, n) transient impact (log)
+    depth: jax.Array  # (3, n) depth as share of normal
+    dd: jax.Array  # (3, n) running drawdown from the start (worst mark)
+    rise: jax.Array  # (2, n) running rise from the start, crypto
+    cum_long: jax.Array  # (2, n) $ perp longs liquidated
+    cum_short: jax.Array  # (2, n) $ perp shorts liquidated
+    cum_defi: jax.Array  # (2, n) $ DeFi collateral sold
     cum_treasury: jax.Array  # (n,) $ btc sold by treasuries
-    cum_fund: jax.Array  # (n, 3) $ sold by funds
+    cum_fund: jax.Array  # (3, n) $ sold by funds
     cum_bank: jax.Array  # (n,) $ equities sold by banks
     fed_on: jax.Array  # (n,) 1.0 once the Fed put has fired
     fed_bought: jax.Array  # (n,) $ equity flow absorbed by the Fed
-    failed: jax.Array  # (n, B) bank failed
+    failed: jax.Array  # (B, n) bank failed
     bank_loss: jax.Array  # (n,) peak loss / capital
     bank_crypto_loss: jax.Array  # (n,) peak crypto loss / capital
-    peak: jax.Array  # (n, 3) running peak of log price
-    maxdd: jax.Array  # (n, 3) peak-to-trough drawdown so far
-    exo_peak: jax.Array  # (n, 3)
-    exo_maxdd: jax.Array  # (n, 3)
+    peak: jax.Array  # (3, n) running peak of log price
+    maxdd: jax.Array  # (3, n) peak-to-trough drawdown so far
+    exo_peak: jax.Array  # (3, n)
+    exo_maxdd: jax.Array  # (3, n)
     trough: jax.Array  # (n,) lowest btc log price so far
     trough_step: jax.Array  # (n,) steps to the btc trough
     rounds_max: jax.Array  # (n,) most cascade rounds in a step
@@ -53,38 +57,39 @@ class DayState(NamedTuple):
 
 
 class StepInfo(NamedTuple):
-    x: jax.Array  # (n, 3) log prices at the end of the step
+    x: jax.Array  # (3, n) log prices at the end of the step
     rounds: jax.Array  # (n,) cascade rounds used
 
 
 class Flows(NamedTuple):
-    long: jax.Array  # (n, 2)
-    short: jax.Array  # (n, 2)
-    defi: jax.Array  # (n, 2)
+    long: jax.Array  # (2, n)
+    short: jax.Array  # (2, n)
+    defi: jax.Array  # (2, n)
     treasury: jax.Array  # (n,)
-    fund: jax.Array  # (n, 3)
+    fund: jax.Array  # (3, n)
     bank: jax.Array  # (n,)
     eq_gross: jax.Array  # (n,)
 
 
 def init_state(n_paths: int, n_banks: int, dtype) -> DayState:
     """The state at the start of the day (all prices at log 0, normal depth)."""
-    z3 = jnp.zeros((n_paths, 3), dtype)
-    z2 = jnp.zeros((n_paths, 2), dtype)
+    z3 = jnp.zeros((3, n_paths), dtype)
+    z2 = jnp.zeros((2, n_paths), dtype)
     z1 = jnp.zeros((n_paths,), dtype)
     return DayState(
-        fund=z3, perm=z3, trans=z3, depth=jnp.ones((n_paths, 3), dtype), dd=z3, rise=z2,
+        fund=z3, perm=z3, trans=z3, depth=jnp.ones((3, n_paths), dtype), dd=z3, rise=z2,
         cum_long=z2, cum_short=z2, cum_defi=z2, cum_treasury=z1, cum_fund=z3, cum_bank=z1,
-        fed_on=z1, fed_bought=z1, failed=jnp.zeros((n_paths, n_banks), bool), bank_loss=z1,
+        fed_on=z1, fed_bought=z1, failed=jnp.zeros((n_banks, n_paths), bool), bank_loss=z1,
         bank_crypto_loss=z1, peak=z3, maxdd=z3, exo_peak=z3, exo_maxdd=z3, trough=z1,
         trough_step=z1, rounds_max=z1, nonconv=z1, t=jnp.zeros((), jnp.int32),
     )
 
 
 def forced_flows(p: ModelParams, s: DayState, x: jax.Array) -> tuple[jax.Array, Flows]:
-    """Net forced sales per asset ``(n, 3)`` ($, sell > 0) at trial prices ``x``."""
-    dd = jnp.maximum(s.dd, 1.0 - jnp.exp(x))
-    rise = jnp.maximum(s.rise, jnp.exp(x[:, :2]) - 1.0)
+    """Net forced sales per asset ``(3, n)`` ($, sell > 0) at trial prices ``x (3, n)``."""
+    ex = jnp.exp(x)
+    dd = jnp.maximum(s.dd, 1.0 - ex)
+    rise = jnp.maximum(s.rise, ex[:2] - 1.0)
     long_t, short_t = perps.targets(p, dd, rise)
     f = Flows(
         long=jnp.maximum(long_t - s.cum_long, 0.0),
@@ -95,11 +100,10 @@ def forced_flows(p: ModelParams, s: DayState, x: jax.Array) -> tuple[jax.Array, 
         bank=jnp.maximum(banks.target(p, dd, s.fed_on) - s.cum_bank, 0.0),
         eq_gross=jnp.zeros_like(s.cum_bank),
     )
-    f = f._replace(eq_gross=f.fund[:, 2] + f.bank)
-    crypto = f.long - f.short + f.defi + f.fund[:, :2]
-    crypto = crypto.at[:, 0].add(f.treasury)
+    f = f._replace(eq_gross=f.fund[2] + f.bank)
+    crypto = f.long - f.short + f.defi + f.fund[:2]
     eq_net, _ = fed.net_equity_flow(p, f.eq_gross, s.fed_on)
-    return jnp.concatenate([crypto, eq_net[:, None]], axis=1), f
+    return jnp.stack([crypto[0] + f.treasury, crypto[1], eq_net], axis=0), f
 
 
 def tolerance(p: ModelParams, dtype) -> jax.Array:
@@ -108,9 +112,9 @@ def tolerance(p: ModelParams, dtype) -> jax.Array:
 
 
 def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, StepInfo]:
-    """Advance the day by one step given this step's exogenous log returns ``ret (n, 3)``."""
+    """Advance the day by one step given this step's exogenous log returns ``ret (3, n)``."""
     s = state
-    n = ret.shape[0]
+    n = ret.shape[-1]
     dtype = ret.dtype
     fund_x = s.fund + ret
     base = fund_x + s.perm + p.resilience * s.trans
@@ -123,13 +127,11 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     def body(c):
         k, x, imp, q, flows, active, rounds = c
         q_new, flows_new = forced_flows(p, s, x)
-        imp_new, _ = market.impact(q_new, s.depth, p)
+        imp_new, _ = market.impact(q_new, s.depth, p, assets_first=True)
         x_new = base + imp_new
-        diff = jnp.max(jnp.abs(x_new - x), axis=-1)
-        a = active[:, None]
-        flows = jax.tree.map(
-            lambda old, new: jnp.where(active.reshape((n,) + (1,) * (new.ndim - 1)), new, old),
-            flows, flows_new)
+        diff = jnp.max(jnp.abs(x_new - x), axis=0)
+        a = active  # (n,): broadcasts over the leading axes of (k, n) arrays
+        flows = jax.tree.map(lambda old, new: jnp.where(active, new, old), flows, flows_new)
         return (k + 1, jnp.where(a, x_new, x), jnp.where(a, imp_new, imp),
                 jnp.where(a, q_new, q), flows, active & (diff >= tol),
                 jnp.where(active, rounds + 1, rounds))
@@ -141,37 +143,37 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     init = (jnp.zeros((), dtype), base, zero3, zero3, zero_flows, jnp.ones((n,), bool),
             jnp.zeros((n,), dtype))
     _, x, imp, q, f, active, rounds = lax.while_loop(cond, body, init)
-    _, d_eff = market.impact(q, s.depth, p)
+    _, d_eff = market.impact(q, s.depth, p, assets_first=True)
 
     dd = jnp.maximum(s.dd, 1.0 - jnp.exp(x))
     total_loss, crypto_loss = banks.losses(p, dd)
     cap_total = jnp.sum(banks.capital(p))
     peak = jnp.maximum(s.peak, x)
     exo_peak = jnp.maximum(s.exo_peak, fund_x)
-    new_trough = x[:, 0] < s.trough
+    new_trough = x[0] < s.trough
     new = DayState(
         fund=fund_x,
         perm=s.perm + p.perm_share * imp,
         trans=p.resilience * s.trans + (1.0 - p.perm_share) * imp,
         depth=market.recover_depth(d_eff, p),
         dd=dd,
-        rise=jnp.maximum(s.rise, jnp.exp(x[:, :2]) - 1.0),
+        rise=jnp.maximum(s.rise, jnp.exp(x[:2]) - 1.0),
         cum_long=s.cum_long + f.long,
         cum_short=s.cum_short + f.short,
         cum_defi=s.cum_defi + f.defi,
         cum_treasury=s.cum_treasury + f.treasury,
         cum_fund=s.cum_fund + f.fund,
         cum_bank=s.cum_bank + f.bank,
-        fed_on=fed.armed(p, dd[:, 2], s.fed_on),
+        fed_on=fed.armed(p, dd[2], s.fed_on),
         fed_bought=s.fed_bought + fed.net_equity_flow(p, f.eq_gross, s.fed_on)[1],
         failed=s.failed | banks.failed(p, total_loss),
-        bank_loss=jnp.maximum(s.bank_loss, total_loss.sum(-1) / cap_total),
-        bank_crypto_loss=jnp.maximum(s.bank_crypto_loss, crypto_loss.sum(-1) / cap_total),
+        bank_loss=jnp.maximum(s.bank_loss, total_loss.sum(0) / cap_total),
+        bank_crypto_loss=jnp.maximum(s.bank_crypto_loss, crypto_loss.sum(0) / cap_total),
         peak=peak,
         maxdd=jnp.maximum(s.maxdd, 1.0 - jnp.exp(x - peak)),
         exo_peak=exo_peak,
         exo_maxdd=jnp.maximum(s.exo_maxdd, 1.0 - jnp.exp(fund_x - exo_peak)),
-        trough=jnp.where(new_trough, x[:, 0], s.trough),
+        trough=jnp.where(new_trough, x[0], s.trough),
         trough_step=jnp.where(new_trough, (s.t + 1).astype(dtype), s.trough_step),
         rounds_max=jnp.maximum(s.rounds_max, rounds),
         nonconv=s.nonconv + active.astype(dtype),

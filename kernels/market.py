@@ -30,9 +30,16 @@ def normal_depth(p: ModelParams) -> jax.Array:
     return jnp.stack([p.depth_btc, p.depth_alt, p.depth_eq])
 
 
-def impact(q: jax.Array, depth: jax.Array, p: ModelParams) -> tuple[jax.Array, jax.Array]:
-    """Log-price impact of net forced sales ``q`` ($, sell > 0) and the effective depth share."""
+def impact(q: jax.Array, depth: jax.Array, p: ModelParams,
+           assets_first: bool = False) -> tuple[jax.Array, jax.Array]:
+    """Log-price impact of net forced sales ``q`` ($, sell > 0) and the effective depth share.
+
+    Assets are on the last axis of ``q`` and ``depth`` (``(..., 3)``), or on the first
+    (``(3, ...)``, the kernel's paths-last layout) when ``assets_first``.
+    """
     depth0 = normal_depth(p)
+    if assets_first:
+        depth0 = depth0.reshape((3,) + (1,) * (q.ndim - 1))
     aq = jnp.abs(q)
     d_eff = jnp.maximum(depth * jnp.exp(-p.kappa * aq / depth0), p.depth_floor)
     return -p.impact_y * 0.01 * jnp.sign(q) * jnp.sqrt(aq / (depth0 * d_eff)), d_eff

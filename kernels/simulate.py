@@ -39,24 +39,24 @@ class BlockResult(NamedTuple):
 def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
     """Per-path outputs of section 3.6 from the end-of-day state."""
     dtype = s.fund.dtype
-    exo = s.exo_maxdd[:, 0]
+    exo = s.exo_maxdd[0]
     oi = perps_total(p)
-    liq_long = s.cum_long.sum(-1)
-    liq_short = s.cum_short.sum(-1)
-    banks_failed = jnp.mean(s.failed.astype(dtype), axis=-1)
+    liq_long = s.cum_long.sum(0)
+    liq_short = s.cum_short.sum(0)
+    banks_failed = jnp.mean(s.failed.astype(dtype), axis=0)
     return {
-        "drawdown_btc": s.maxdd[:, 0],
-        "drawdown_alt": s.maxdd[:, 1],
-        "drawdown_eq": s.maxdd[:, 2],
+        "drawdown_btc": s.maxdd[0],
+        "drawdown_alt": s.maxdd[1],
+        "drawdown_eq": s.maxdd[2],
         "exo_drawdown_btc": exo,
-        "exo_drawdown_alt": s.exo_maxdd[:, 1],
-        "exo_drawdown_eq": s.exo_maxdd[:, 2],
-        "amplification": jnp.where(exo > 0, s.maxdd[:, 0] / jnp.where(exo > 0, exo, 1.0), 1.0),
+        "exo_drawdown_alt": s.exo_maxdd[1],
+        "exo_drawdown_eq": s.exo_maxdd[2],
+        "amplification": jnp.where(exo > 0, s.maxdd[0] / jnp.where(exo > 0, exo, 1.0), 1.0),
         "liquidated_long": liq_long,
         "liquidated_short": liq_short,
-        "defi_liquidated": s.cum_defi.sum(-1),
+        "defi_liquidated": s.cum_defi.sum(0),
         "treasury_sold": s.cum_treasury,
-        "fund_equity_sold": s.cum_fund[:, 2],
+        "fund_equity_sold": s.cum_fund[2],
         "bank_loss": s.bank_loss,
         "bank_crypto_loss": s.bank_crypto_loss,
         "banks_failed": banks_failed,
@@ -66,7 +66,7 @@ def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
         "nonconverged_steps": s.nonconv,
         "oi_closed": jnp.where(oi > 0, (liq_long + liq_short) / jnp.where(oi > 0, oi, 1.0), 0.0),
         "time_to_trough": s.trough_step * p.step_hours,
-        "systemic": ((banks_failed > 0) | (s.maxdd[:, 2] >= p.systemic_eq_drawdown)).astype(dtype),
+        "systemic": ((banks_failed > 0) | (s.maxdd[2] >= p.systemic_eq_drawdown)).astype(dtype),
     }
 
 
@@ -80,9 +80,10 @@ def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
     p = jax.tree.map(lambda v: jnp.asarray(v, normals.dtype), p)
     ret = exogenous_returns(normals, p, t_dof)  # (n, T, 3)
     state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
-    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.swapaxes(ret, 0, 1))
+    # the scan carries paths on the last axis: (T, 3, n) per-step returns
+    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.transpose(ret, (1, 2, 0)))
     out = _outputs(p, final)
-    return (out, info.x) if return_prices else out
+    return (out, jnp.swapaxes(info.x, 1, 2)) if return_prices else out
 
 
 @functools.partial(jax.jit, static_argnames=("n_paths", "n_steps", "t_dof", "dtype",

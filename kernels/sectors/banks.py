@@ -23,26 +23,27 @@ def capital(p: ModelParams) -> jax.Array:
 
 
 def losses(p: ModelParams, dd: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-bank losses ($) from all causes and from crypto collateral, each ``(..., B)``."""
+    """Per-bank losses ($) from all causes and from crypto collateral, each ``(B, n)``
+    from ``dd (3, n)``."""
     cap = capital(p)
     lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
-    eq_hold = p.bank_eq_share * lam * cap
-    exposure = p.integration * p.bank_crypto_max * cap
-    dd_col = p.bank_crypto_btc_share * dd[..., 0] + (1.0 - p.bank_crypto_btc_share) * dd[..., 1]
-    crypto = jnp.maximum(dd_col - p.bank_haircut, 0.0)[..., None] * exposure
-    return crypto + dd[..., 2:3] * eq_hold, crypto
+    eq_hold = (p.bank_eq_share * lam * cap)[:, None]
+    exposure = (p.integration * p.bank_crypto_max * cap)[:, None]
+    dd_col = p.bank_crypto_btc_share * dd[0] + (1.0 - p.bank_crypto_btc_share) * dd[1]
+    crypto = jnp.maximum(dd_col - p.bank_haircut, 0.0)[None, :] * exposure
+    return crypto + dd[2:3] * eq_hold, crypto
 
 
 def target(p: ModelParams, dd: jax.Array, fed_on: jax.Array) -> jax.Array:
-    """Cumulative equity fire sales ($), ``(...,)``."""
+    """Cumulative equity fire sales ($), ``(n,)``."""
     cap = capital(p)
     lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
     eq_hold = p.bank_eq_share * lam * cap
     total, _ = losses(p, dd)
-    sale = jnp.minimum((lam - 1.0) * total, eq_hold).sum(axis=-1)
+    sale = jnp.minimum((lam - 1.0) * total, eq_hold[:, None]).sum(axis=0)
     return sale * (1.0 - p.fed_put * fed_on)
 
 
 def failed(p: ModelParams, total_losses: jax.Array) -> jax.Array:
-    """Which banks have capital below the floor, ``(..., B)`` booleans."""
-    return total_losses > (1.0 - p.bank_fail_floor) * capital(p)
+    """Which banks have capital below the floor, ``(B, n)`` booleans."""
+    return total_losses > ((1.0 - p.bank_fail_floor) * capital(p))[:, None]

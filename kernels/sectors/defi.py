@@ -17,15 +17,15 @@ from ..params import ModelParams
 
 
 def target(p: ModelParams, dd: jax.Array) -> jax.Array:
-    """Cumulative collateral sold ($), ``(..., 2)`` for btc/alt."""
+    """Cumulative collateral sold ($), ``(2, n)`` for btc/alt from ``dd (3, n)``."""
     inv_hf = p.leverage / (p.leverage + p.defi_hf_buckets - 1.0)
     coll = jnp.stack([p.defi_collateral_btc, p.defi_collateral_alt])
-    debt = coll[:, None] * p.defi_hf_weights * p.defi_liq_threshold * inv_hf
-    d_partial = 1.0 - inv_hf
-    d_full = 1.0 - p.defi_full_hf * inv_hf
-    dd_eff = jnp.minimum(dd[..., :2] * (1.0 + p.defi_selfref_share * p.defi_selfref_beta), 1.0)
+    debt = coll[:, None] * p.defi_hf_weights * p.defi_liq_threshold * inv_hf  # (2, J)
+    d_partial = (1.0 - inv_hf)[:, None]  # (J, 1)
+    d_full = (1.0 - p.defi_full_hf * inv_hf)[:, None]
+    dd_eff = jnp.minimum(dd[:2] * (1.0 + p.defi_selfref_share * p.defi_selfref_beta), 1.0)
     s = p.entry_dispersion
-    x = dd_eff[..., None]
+    x = dd_eff[:, None, :]  # (2, 1, n)
     share = (p.defi_close_factor * liquidated_share(x, d_partial, s)
-             + (1.0 - p.defi_close_factor) * liquidated_share(x, d_full, s))
-    return (1.0 + p.defi_bonus) * jnp.sum(share * debt, axis=-1)
+             + (1.0 - p.defi_close_factor) * liquidated_share(x, d_full, s))  # (2, J, n)
+    return (1.0 + p.defi_bonus) * jnp.sum(share * debt[:, :, None], axis=1)

@@ -17,11 +17,11 @@ from ..params import ModelParams
 
 
 def target(p: ModelParams, dd: jax.Array) -> jax.Array:
-    """Cumulative sales ($), ``(..., 3)`` for btc/alt/eq."""
+    """Cumulative sales ($), ``(3, n)`` for btc/alt/eq from ``dd (3, n)``."""
     lam = 1.0 + p.leverage * (p.fund_leverage - 1.0)
     equity = p.fund_capital
     hold = lam * equity * jnp.stack([p.fund_w_btc, p.fund_w_alt, p.fund_w_eq])
-    loss = jnp.sum(dd * hold, axis=-1)  # not a dot: keeps blocks bit-identical to cells
+    loss = jnp.sum(dd * hold[:, None], axis=0)  # not a dot: keeps blocks bit-identical to cells
     assets = lam * equity - loss
     capital = equity - loss
     lev_now = assets / jnp.maximum(capital, 1e-9 * equity)
@@ -31,4 +31,4 @@ def target(p: ModelParams, dd: jax.Array) -> jax.Array:
     s_eq = jnp.minimum(total, hold[2])
     s_btc = jnp.minimum(total - s_eq, hold[0])
     s_alt = total - s_eq - s_btc
-    return jnp.stack([s_btc, s_alt, s_eq], axis=-1)
+    return jnp.stack([s_btc, s_alt, s_eq], axis=0)

@@ -22,15 +22,16 @@ def thresholds(p: ModelParams) -> jax.Array:
 
 
 def targets(p: ModelParams, dd: jax.Array, rise: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Cumulative long liquidations (sells) and short liquidations (buys), each ``(..., 2)``."""
-    thr = thresholds(p)
-    long_n = p.leverage * jnp.stack([p.perp_long_btc, p.perp_long_alt])
-    short_n = p.leverage * jnp.stack([p.perp_short_btc, p.perp_short_alt])
-    f_long = liquidated_share(dd[..., :2, None], thr, p.entry_dispersion)
-    f_short = liquidated_share(rise[..., :, None], thr, p.entry_dispersion)
+    """Cumulative long liquidations (sells) and short liquidations (buys), each ``(2, n)``
+    from ``dd (3, n)`` and ``rise (2, n)`` (assets first, paths last)."""
+    thr = thresholds(p)[:, :, None]  # (2, K, 1)
+    long_n = p.leverage * jnp.stack([p.perp_long_btc, p.perp_long_alt])[:, None]
+    short_n = p.leverage * jnp.stack([p.perp_short_btc, p.perp_short_alt])[:, None]
+    f_long = liquidated_share(dd[:2, None, :], thr, p.entry_dispersion)  # (2, K, n)
+    f_short = liquidated_share(rise[:, None, :], thr, p.entry_dispersion)
     # explicit multiply-and-sum, not a dot: a dot's rounding may depend on the batch shape
-    long_t = long_n * jnp.sum(f_long * p.perp_long_weights, axis=-1)
-    short_t = short_n * jnp.sum(f_short * p.perp_short_weights, axis=-1)
+    long_t = long_n * jnp.sum(f_long * p.perp_long_weights[:, None], axis=1)
+    short_t = short_n * jnp.sum(f_short * p.perp_short_weights[:, None], axis=1)
     return long_t, short_t
 
 

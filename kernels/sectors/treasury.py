@@ -15,12 +15,12 @@ from ..params import ModelParams
 
 
 def target(p: ModelParams, dd: jax.Array) -> jax.Array:
-    """Cumulative btc sold ($), ``(...,)``."""
-    hold = p.treasury_btc * p.treasury_ltv_weights
-    ltv = p.treasury_ltv * p.leverage * p.treasury_ltv_buckets
+    """Cumulative btc sold ($), ``(n,)`` from ``dd (3, n)``."""
+    hold = (p.treasury_btc * p.treasury_ltv_weights)[:, None]  # (J, 1)
+    ltv = (p.treasury_ltv * p.leverage * p.treasury_ltv_buckets)[:, None]
     debt = ltv * hold
     trigger = jnp.maximum(1.0 - ltv / p.treasury_covenant, 1e-3)
-    value = hold * (1.0 - dd[..., :1])
+    value = hold * (1.0 - dd[:1])  # (J, n)
     sale = jnp.clip((debt - p.treasury_target * value) / (1.0 - p.treasury_target), 0.0, value)
-    share = liquidated_share(dd[..., :1], trigger, p.entry_dispersion)
-    return jnp.sum(share * sale, axis=-1)
+    share = liquidated_share(dd[:1], trigger, p.entry_dispersion)
+    return jnp.sum(share * sale, axis=0)
