@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
+import zarr.errors
 
 __all__ = [
     "CubeInfo",
@@ -248,6 +250,8 @@ def open_cube(
     """
     try:
         ds = _open_store(path_or_url, storage_options)
+    except zarr.errors.NodeNotFoundError as err:
+        raise NotAFarmCubeError(f"{path_or_url} holds no Zarr group: not a farm cube") from err
     except FileNotFoundError:
         raise
     except Exception as err:  # zarr raises several types for "not a group"

@@ -18,13 +18,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
 from . import plots
-from .cube import axes_of, cube_info
+from .cube import axes_of, cell_values, cube_info, is_grid
 from .discovery import boxes_table, prim_boxes
 from .sensitivity import sensitivity
 from .surfaces import critical_leverage, profile, surface, value_at
@@ -44,17 +43,23 @@ NEUTRAL: dict[str, float] = {
 
 def neutral_values(ds: xr.Dataset) -> dict[str, float]:
     """Neutral value of every axis: the card's table, else the model value in the cube's
-    resolved config, else the median of the swept values; clipped to the swept range."""
+    resolved config, else the median of the swept values; snapped to the nearest grid
+    value (grid cubes) or clipped to the sampled range."""
     try:
         model = (yaml.safe_load(cube_info(ds).config) or {}).get("model", {}) or {}
     except (yaml.YAMLError, AttributeError):
         model = {}
     out = {}
+    grid = is_grid(ds)
     for a in axes_of(ds):
         vals = np.asarray(ds[a].values, float)
         v = NEUTRAL.get(a, model.get(a) if isinstance(model.get(a), (int, float)) else None)
         v = float(np.median(vals)) if v is None else float(v)
-        out[a] = float(np.clip(v, vals.min(), vals.max()))
+        out[a] = (
+            float(vals[np.argmin(np.abs(vals - v))])
+            if grid
+            else float(np.clip(v, vals.min(), vals.max()))
+        )
     return out
 
 
@@ -68,10 +73,13 @@ def _at(ds: xr.Dataset, var: str, point: Mapping[str, float], stat: str | None =
 
 def headlines(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic") -> dict[str, str]:
     """Sentences answering the tool's questions, keyed by topic (frontier, integration,
-    fed_put, sensitivity). Missing axes give a sentence saying so."""
+    fed_put, sensitivity; plus ``cell`` for a one-cell cube). Missing axes give a
+    sentence saying so."""
     axes = axes_of(ds)
     neutral = neutral_values(ds)
     out: dict[str, str] = {}
+    if not axes:
+        out["cell"] = _single_cell_text(ds)
     sections: dict[str, Callable[[], str]] = {
         "frontier": lambda: _frontier_text(ds, axes, neutral, level, var),
         "integration": lambda: _integration_text(ds, axes, neutral, level, var),
@@ -85,6 +93,20 @@ def headlines(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic") -> di
             log.exception("report section %s failed", key)
             out[key] = f"Could not compute the {key} answer: {err}"
     return out
+
+
+def _single_cell_text(ds: xr.Dataset) -> str:
+    parts = [
+        f"{name} = {_fmt(float(cell_values(ds, name).mean()))}"
+        for name in ("p_systemic", "p_btc_crash", "p_fed_fired")
+        if name in ds
+    ]
+    parts += [
+        f"mean {name} = {_fmt(float(cell_values(ds, name, 'mean').mean()))}"
+        for name in ("drawdown_btc", "drawdown_eq", "amplification")
+        if name in ds
+    ]
+    return "One cell with the model's own parameter values: " + ", ".join(parts) + "."
 
 
 def _neutral_desc(neutral: Mapping[str, float], skip: tuple[str, ...]) -> str:
@@ -287,12 +309,15 @@ def build_report(
         )
     body.append(f"<h2>Scenario discovery (PRIM, cells with {esc(var)} &ge; {level:g})</h2>")
     try:
-        table = boxes_table(prim_boxes(ds, var, level)) if info.axes else pd.DataFrame()
-        body.append(
-            table.to_html(float_format="%.3g")
-            if len(table)
-            else "<p>No box of systemic cells reaches the density threshold.</p>"
-        )
+        if not info.axes:
+            body.append("<p>No swept axes: there is no parameter space to search.</p>")
+        else:
+            table = boxes_table(prim_boxes(ds, var, level))
+            body.append(
+                table.to_html(float_format="%.3g")
+                if len(table)
+                else "<p>No box of systemic cells reaches the density threshold.</p>"
+            )
     except Exception as err:
         log.exception("PRIM failed")
         body.append(f"<p class='warn'>PRIM unavailable: {esc(str(err))}</p>")

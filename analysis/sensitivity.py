@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
+import yaml
 
 from ._pce import fit_pce
 from .cube import axes_of, cell_table, cell_values, cube_info, is_grid
@@ -196,13 +197,21 @@ def _salib(
 
 
 def _bounds(ds: xr.Dataset, axes: tuple[str, ...], X: np.ndarray):
-    """Input ranges: the design's ``bounds`` (axis -> [lo, hi]) if given, else the sample's."""
+    """Input ranges: the design's ``bounds``, else the ``[lo, hi]`` of ``sweep.axes`` in
+    the cube's resolved config (lhs/sobol), else the sampled range."""
     lo, hi = X.min(axis=0), X.max(axis=0)
-    bounds = cube_info(ds).design.get("bounds")
+    info = cube_info(ds)
+    bounds = info.design.get("bounds")
+    if not isinstance(bounds, dict) and info.method in ("lhs", "sobol"):
+        try:
+            bounds = ((yaml.safe_load(info.config) or {}).get("sweep") or {}).get("axes")
+        except (yaml.YAMLError, AttributeError):
+            bounds = None
     if isinstance(bounds, dict):
         for j, a in enumerate(axes):
-            if a in bounds:
-                lo[j], hi[j] = (float(v) for v in bounds[a])
+            b = bounds.get(a)
+            if isinstance(b, (list, tuple)) and len(b) == 2 and float(b[0]) < float(b[1]):
+                lo[j], hi[j] = float(b[0]), float(b[1])
     return lo, hi
 
 

@@ -75,7 +75,8 @@ def write_synthetic_cube(
         value (``std`` = 10 % of |value|, quantiles spread around it).
     grid / samples:
         exactly one: axis -> grid values (grid cube) or axis -> per-cell values
-        (sampled cube, ``cell`` dim).
+        (sampled cube, ``cell`` dim). ``samples={}`` with ``method="grid"`` is the
+        one-cell cube of ``sweep=single`` (dims ``("cell",)``, no axes).
     method:
         design method attr (default ``grid`` or ``lhs``).
     status:
@@ -98,7 +99,7 @@ def write_synthetic_cube(
     else:
         assert samples is not None
         axes = tuple(samples)
-        n = len(next(iter(samples.values())))
+        n = len(next(iter(samples.values()))) if samples else 1  # {}: sweep=single
         cell_dims = ("cell",)
         shape = (n,)
         coords = {"cell": np.arange(n)}
