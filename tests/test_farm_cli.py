@@ -1,0 +1,101 @@
+"""The `farm` CLI: dry run, user errors (exit 2, one line, no traceback), refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FARM_SMALL
+from farm.cli import main
+from farm.lock import StoreLock
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory, ray_local):
+    url = tmp_path_factory.mktemp("cli") / "done.zarr"
+    assert main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}"]) == 0
+    return url
+
+
+def test_dry_run_prints_the_cell_count_the_run_writes_and_creates_nothing(tmp_path, capsys,
+                                                                         finished_store):
+    url = tmp_path / "dry.zarr"
+    assert main(["run", "--dry-run", *FARM_SMALL, f"store.url={url}"]) == 0
+    out = capsys.readouterr().out
+    cells = int(re.search(r"cells\s*:\s*(\d+)", out).group(1))
+    blocks = int(re.search(r"blocks\s*:\s*(\d+)", out).group(1))
+    assert "paths" in out and "size" in out and "time" in out
+    assert not url.exists() and not list(tmp_path.iterdir())
+    import analysis
+
+    ds = analysis.open_cube(str(finished_store))
+    assert cells == ds["status"].size == 24 and blocks == 6
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("sweep.no_such_key=1", "sweep.no_such_key"),
+    ("sweep.paths=many", "sweep.paths"),
+    ("model.leverage=-1", "model.leverage"),
+    ("sweep.axes.leverage=[]", "sweep.axes.leverage"),
+    ("sweep.axes.leverage=[1,1]", "sweep.axes.leverage"),
+    ("sweep.axes.correlation=[0.5,1.5]", "sweep.axes.correlation"),
+])
+def test_bad_config_exits_2_with_one_line_naming_the_key(override, key, finished_store, capsys):
+    before = _tree_digest(finished_store)
+    code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={finished_store}", override])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("farm: error:"), err
+    assert key in lines[0] and "Traceback" not in err
+    assert _tree_digest(finished_store) == before  # nothing in the existing store damaged
+
+
+def test_store_from_another_config_is_refused_naming_the_difference(finished_store, capsys):
+    before = _tree_digest(finished_store)
+    code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={finished_store}",
+                 "sweep.paths=64", "model.kappa=0.3"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "sweep.paths" in err and "32 -> 64" in err and "model.kappa" in err
+    assert "overwrite" in err
+    assert _tree_digest(finished_store) == before
+
+
+def test_second_concurrent_run_is_refused(finished_store, capsys):
+    with StoreLock(str(finished_store)):
+        code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={finished_store}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "lock" in err.lower(), err
+
+
+def test_status_reports_blocks(finished_store, capsys):
+    assert main(["status", str(finished_store)]) == 0
+    out = capsys.readouterr().out
+    assert "6" in out and "done" in out
+
+
+def test_cli_process_exit_code_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "farm.cli", "run", "sweep=nope",
+                           f"store.url={tmp_path / 'x.zarr'}"], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ), timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "sweep" in proc.stderr
+    assert not (tmp_path / "x.zarr").exists()
