@@ -131,9 +131,11 @@ def _frontier_text(ds, axes, neutral, level, var) -> str:
     p1 = _at(ds, var, {**neutral, "leverage": 1.0})
     tail = f" At the Oct-2025 leverage (1) {var} is {_fmt(p1, 2)}."
     if not np.isfinite(cl):
+        top = _at(ds, var, {**neutral, "leverage": float(lev.max())})
         return (
             f"At neutral values ({where}), {var} does not reach {level:g} anywhere in the "
-            f"swept leverage range {_fmt(lev.min())} to {_fmt(lev.max())}." + tail
+            f"swept leverage range {_fmt(lev.min())} to {_fmt(lev.max())} (it is "
+            f"{_fmt(top, 2)} at leverage {_fmt(lev.max())})." + tail
         )
     return (
         f"At neutral values ({where}), {var} reaches {level:g} at a leverage of "
@@ -155,11 +157,18 @@ def _integration_text(ds, axes, neutral, level, var) -> str:
         _cl(ds, neutral, level, var, integration=hi),
     )
     head = f"Raising regulatory integration from {_fmt(lo)} to {_fmt(hi)}"
+    lmax = float(np.asarray(ds["leverage"].values, float).max())
+    p0 = _at(ds, var, {**neutral, "leverage": lmax, "integration": lo})
+    p1 = _at(ds, var, {**neutral, "leverage": lmax, "integration": hi})
+    at_top = f"; at leverage {_fmt(lmax)} it takes {var} from {_fmt(p0, 2)} to {_fmt(p1, 2)}"
     if np.isfinite(c0) and np.isfinite(c1):
-        return f"{head} moves the critical leverage from {c0:.2f} to {c1:.2f} ({c1 - c0:+.2f})."
+        return (
+            f"{head} moves the critical leverage from {c0:.2f} to {c1:.2f} "
+            f"({c1 - c0:+.2f}){at_top}."
+        )
     return (
-        f"{head}: critical leverage {_fmt(c0)} -> {_fmt(c1)} (n/a = {var} never reaches "
-        f"{level:g} in the swept leverage range)."
+        f"{head}: critical leverage {_fmt(c0)} -> {_fmt(c1)} (n/a: {var} never reaches "
+        f"{level:g} in the swept leverage range){at_top}."
     )
 
 
@@ -168,18 +177,21 @@ def _fed_put_text(ds, axes, neutral, var) -> str:
         return "fed_put is not swept in this cube: what the Fed put buys cannot be measured."
     f = np.asarray(ds["fed_put"].values, float)
     lo, hi = float(f.min()), float(f.max())
-    parts = []
-    for name, stat in ((var, None), ("drawdown_eq", "mean")):
-        if name not in ds:
-            continue
-        a = _at(ds, name, {**neutral, "fed_put": lo}, stat)
-        b = _at(ds, name, {**neutral, "fed_put": hi}, stat)
-        label = name if stat is None else f"mean {name}"
-        parts.append(f"{label} {_fmt(a)} -> {_fmt(b)} ({b - a:+.3g})")
+    texts = []
+    for where_pt in (neutral, {}):  # at neutral values, then averaged over the other axes
+        parts = []
+        for name, stat in ((var, None), ("drawdown_eq", "mean")):
+            if name not in ds:
+                continue
+            a = _at(ds, name, {**where_pt, "fed_put": lo}, stat)
+            b = _at(ds, name, {**where_pt, "fed_put": hi}, stat)
+            label = name if stat is None else f"mean {name}"
+            parts.append(f"{label} {_fmt(a)} -> {_fmt(b)} ({b - a:+.3g})")
+        texts.append("; ".join(parts))
     where = _neutral_desc(neutral, ("fed_put",))
     return (
         f"Raising the Fed put from {_fmt(lo)} to {_fmt(hi)} at neutral values ({where}) "
-        f"changes " + "; ".join(parts) + "."
+        f"changes {texts[0]}. Averaged over the other swept axes: {texts[1]}."
     )
 
 
