@@ -21,8 +21,9 @@ def liquidated_share(drawdown: jax.Array, threshold: jax.Array, spread) -> jax.A
     Continuous, non-decreasing in ``drawdown``; 0 at drawdown 0 for threshold > 0.
     """
     lo = threshold * (1.0 - spread)
-    width = jnp.maximum(2.0 * spread * threshold, 1e-12)
-    return jnp.clip((drawdown - lo) / width, 0.0, 1.0)
+    # a multiply by the (loop-invariant, hoisted) reciprocal: cheaper than a divide per round
+    inv_width = 1.0 / jnp.maximum(2.0 * spread * threshold, 1e-12)
+    return jnp.clip((drawdown - lo) * inv_width, 0.0, 1.0)
 
 
 def normal_depth(p: ModelParams) -> jax.Array:
