@@ -28,6 +28,7 @@ from .cube import (
     open_cube,
 )
 from .discovery import PrimBox, boxes_table, prim, prim_boxes
+from .paths import CellSpec, cell_parameters, price_paths
 from .sensitivity import (
     SobolIndices,
     VarianceDecomposition,
@@ -50,6 +51,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CellSpec",
     "CubeInfo",
     "IncompleteCubeError",
     "NotAFarmCubeError",
@@ -58,6 +60,7 @@ __all__ = [
     "VarianceDecomposition",
     "axes_of",
     "boxes_table",
+    "cell_parameters",
     "cell_table",
     "cell_values",
     "critical_leverage",
@@ -66,6 +69,7 @@ __all__ = [
     "frontier",
     "is_grid",
     "open_cube",
+    "price_paths",
     "prim",
     "prim_boxes",
     "profile",

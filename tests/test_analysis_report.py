@@ -133,3 +133,32 @@ def test_plot_functions_return_figures(card_ds):
         assert isinstance(fig, Figure)
         raw = base64.b64decode(analysis.report.figure_to_base64(fig))
         assert raw.startswith(PNG_MAGIC)
+
+
+def test_cell_parameters_and_price_paths(card_ds, tmp_path):
+    spec = analysis.cell_parameters(card_ds, {"leverage": 1.05, "integration": 0.4})
+    assert spec.axis_values == {
+        "leverage": 1.0,
+        "correlation": -0.5,
+        "fed_put": 0.0,
+        "integration": 0.5,
+    }
+    assert spec.model["leverage"] == 1.0 and spec.model["integration"] == 0.5
+    assert spec.root_seed == 0 and spec.seeding == "common" and spec.n_paths == 256
+    flat = analysis.cell_table(card_ds)[0]
+    np.testing.assert_array_equal(flat[spec.cell_index], [1.0, -0.5, 0.0, 0.5])
+    rng = np.random.default_rng(0)
+    samples = {"leverage": rng.uniform(0, 3, 50), "fed_put": rng.uniform(0, 1, 50)}
+    ds = analysis.open_cube(
+        write_synthetic_cube(tmp_path / "s.zarr", {"p_systemic": 0.1}, samples=samples)
+    )
+    near = analysis.cell_parameters(ds, {"leverage": 2.0, "fed_put": 0.5})
+    lev, fed = samples["leverage"], samples["fed_put"]
+    d = np.hypot((lev - 2.0) / np.ptp(lev), (fed - 0.5) / np.ptp(fed))  # range-rescaled
+    assert near.cell_index == int(np.argmin(d))
+    log_prices = np.cumsum(rng.normal(0, 0.01, (96, 30, 3)), axis=0)
+    times, paths = analysis.price_paths(log_prices)
+    assert times[0] == 0 and times[-1] == 24.0 and set(paths) == {"btc", "alt", "eq"}
+    assert paths["btc"].shape == (30, 97) and (paths["btc"][:, 0] == 1).all()
+    fig = analysis.plot_fan_chart(paths, times=times)
+    assert len(fig.axes) == 3
