@@ -319,7 +319,8 @@ def cell_table(
         X = np.stack([g.ravel() for g in grids], axis=1) if axes else np.zeros((1, 0))
         order: list[str] = list(axes)
     else:
-        X = np.stack([np.asarray(ds[a].values, float) for a in axes], axis=1)
+        cols = [np.asarray(ds[a].values, float) for a in axes]
+        X = np.stack(cols, axis=1) if cols else np.zeros((ds.sizes["cell"], 0))
         order = ["cell"]
     y = None
     if var is not None:

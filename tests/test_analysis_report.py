@@ -94,6 +94,8 @@ def test_report_single_cell_and_sampled_incomplete(tmp_path):
     page = analysis.build_report(ds, tmp_path / "one.html").read_text()
     assert "leverage is not swept" in page and "1 cells (1 done" in page
     assert "One cell with the model&#x27;s own parameter values: p_systemic = 0.25" in page
+    spec = analysis.cell_parameters(ds)
+    assert spec.cell_index == 0 and spec.axis_values == {} and spec.model["leverage"] == 1.0
 
     rng = np.random.default_rng(4)
     n = 400
