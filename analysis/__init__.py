@@ -48,6 +48,7 @@ _LAZY = {
     "plot_frontiers": "plots",
     "plot_heatmap": "plots",
     "plot_sensitivity": "plots",
+    "resimulate": "resim",
 }
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "prim",
     "prim_boxes",
     "profile",
+    "resimulate",
     "regrid",
     "sensitivity",
     "sobol_indices",

@@ -62,11 +62,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis import open_cube
-    from analysis.report import build_report
+    from analysis import open_cube, price_paths, resimulate
+    from analysis.report import build_report, headlines, neutral_values
 
     ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
-    out = build_report(ds, args.output)
+    fan = None
+    if not args.no_fan:  # sample paths of the neutral cell, re-simulated from provenance
+        point = neutral_values(ds)
+        point["leverage"] = max(point.get("leverage", 1.0), 1.0) if "leverage" in point else 1.0
+        point = {k: v for k, v in point.items() if k in ds.coords}
+        res, spec = resimulate(ds, point, n_paths=min(int(ds.attrs.get("n_paths", 64)), 256))
+        step_hours = float(spec.model.get("step_hours", 0.25))
+        _, fan = price_paths(res.prices[0], step_hours)
+    out = build_report(ds, args.output, level=args.level, fan_paths=fan)
+    for topic, line in headlines(ds, level=args.level).items():
+        print(f"  {topic}: {line}")
     print(f"farm: report written to {out}")
     return EXIT_OK
 
@@ -93,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a self-contained HTML report of a cube")
     report.add_argument("store", help="path or URL of the cube")
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
+    report.add_argument("--level", type=float, default=0.5,
+                        help="probability level of the tipping frontier (default 0.5)")
+    report.add_argument("--no-fan", action="store_true",
+                        help="skip the fan chart (it re-simulates one cell)")
     report.add_argument("--allow-incomplete", action="store_true",
                         help="report on the finished part of an unfinished cube")
     report.set_defaults(func=cmd_report)

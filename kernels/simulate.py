@@ -34,6 +34,7 @@ class BlockResult(NamedTuple):
     stats: dict[str, np.ndarray]  # var -> (n_cells, len(STATS))
     probs: dict[str, np.ndarray]  # name -> (n_cells,)
     paths: dict[str, np.ndarray] | None  # var -> (n_cells, n_paths)
+    prices: np.ndarray | None = None  # (n_cells, n_steps, n_paths, 3) log prices, on request
 
 
 def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
@@ -87,16 +88,20 @@ def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
 
 
 @functools.partial(jax.jit, static_argnames=("n_paths", "n_steps", "t_dof", "dtype",
-                                             "per_cell_keys", "return_paths"))
-def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return_paths):
+                                             "per_cell_keys", "return_paths", "return_prices"))
+def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return_paths,
+           return_prices=False):
     COMPILE_COUNTER["simulate_block"] += 1
     log.debug("compiling simulate_block for %d paths x %d steps", n_paths, n_steps)
     dt = jnp.dtype(dtype)
 
     def one_cell(p, normals):
-        paths = simulate_cell(p, normals, t_dof)
+        if return_prices:
+            paths, prices = simulate_cell(p, normals, t_dof, return_prices=True)
+        else:
+            paths, prices = simulate_cell(p, normals, t_dof), None
         stats, probs = cell_statistics(paths, p)
-        return stats, probs, (paths if return_paths else None)
+        return stats, probs, (paths if return_paths else None), prices
 
     # Cells run one after another through the *same* compiled body (lax.map), not
     # vmapped: XLA's rounding inside a vmapped cascade depends on the batch shape, and
@@ -111,13 +116,14 @@ def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return
 
 def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps: int = 96,
                    t_dof: int = 4, dtype: str = "float32", return_paths: bool = False,
-                   validate: bool = True) -> BlockResult:
+                   return_prices: bool = False, validate: bool = True) -> BlockResult:
     """Run a block of cells (every leaf of ``params`` has a leading cells axis) x paths.
 
     ``key`` is one PRNG key (common random numbers: every cell sees the same
     shocks) or an array of one key per cell (independent seeding). Draws of path
     ``i`` depend only on ``(key, i)``. ``dtype`` is ``"float32"`` (default, fast)
-    or ``"float64"`` (requires ``jax_enable_x64``).
+    or ``"float64"`` (requires ``jax_enable_x64``). ``return_prices`` also returns
+    every path's log prices (for fan charts; memory grows with cells x steps x paths).
     """
     if n_paths < 1:
         raise ValueError(f"n_paths={n_paths} is out of range; allowed: an integer >= 1")
@@ -141,10 +147,10 @@ def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps
     if per_cell and key.shape[0] != n_cells:
         raise ValueError(f"key has {key.shape[0]} per-cell keys but the block has {n_cells} cells")
     arrays = jax.tree.map(lambda v: jnp.asarray(v, dtype), params)
-    stats, probs, paths = _block(arrays, key, n_paths=n_paths, n_steps=n_steps, t_dof=t_dof,
-                                 dtype=dtype, per_cell_keys=bool(per_cell),
-                                 return_paths=return_paths)
+    stats, probs, paths, prices = _block(arrays, key, n_paths=n_paths, n_steps=n_steps,
+                                         t_dof=t_dof, dtype=dtype, per_cell_keys=bool(per_cell),
+                                         return_paths=return_paths, return_prices=return_prices)
     stats = {k: np.asarray(stats[k]) for k in PATH_OUTPUTS}
     probs = {k: np.asarray(probs[k]) for k in PROBABILITIES}
     paths = None if paths is None else {k: np.asarray(paths[k]) for k in PATH_OUTPUTS}
-    return BlockResult(stats, probs, paths)
+    return BlockResult(stats, probs, paths, None if prices is None else np.asarray(prices))

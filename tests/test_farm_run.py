@@ -10,8 +10,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
 from conftest import FARM_SMALL, cube_arrays, farm_cfg
+
 from farm.cube import open_existing
 from farm.design import cell_params, make_design
 from farm.run import run_sweep
@@ -120,3 +120,40 @@ def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, referen
     report = run_sweep(farm_cfg(tmp_path, name="killed"), progress=False)
     assert report.done_now == 6 - int(np.sum(done == 1)) and report.ok
     assert_identical(cube_arrays(url), ref)
+
+
+def test_resimulated_fan_chart_paths_reproduce_the_stored_statistics(reference_cube):
+    import analysis
+
+    url, ref = reference_cube
+    ds = analysis.open_cube(str(url))
+    res, spec = analysis.resimulate(ds, {"leverage": 2.0, "correlation": 0.8,
+                                         "fed_put": 0.0, "integration": 1.0})
+    idx = np.unravel_index(spec.cell_index, ds["status"].shape)
+    for var, v in res.stats.items():
+        np.testing.assert_array_equal(ref[var][idx], v[0], err_msg=var)
+    assert res.prices.shape == (1, 24, 32, 3)
+    # the paths behind the statistics: the btc drawdown of each path from its prices
+    x = res.prices[0, :, :, 0]
+    peak = np.maximum.accumulate(np.maximum(x, 0.0), axis=0)
+    dd = np.max(1.0 - np.exp(x - peak), axis=0)
+    np.testing.assert_allclose(dd, res.paths["drawdown_btc"][0], rtol=1e-5, atol=1e-6)
+
+
+def test_farm_report_writes_html_with_non_empty_images(reference_cube, tmp_path, capsys):
+    import base64
+    import re
+
+    from farm.cli import main
+
+    url, _ = reference_cube
+    out = tmp_path / "report.html"
+    assert main(["report", str(url), "-o", str(out)]) == 0
+    assert "frontier" in capsys.readouterr().out
+    html = out.read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(images) >= 3
+    for b64 in images:
+        png = base64.b64decode(b64)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    assert "sample paths" in html
