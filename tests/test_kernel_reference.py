@@ -16,7 +16,7 @@ from kernels.simulate import simulate_cell
 
 N_PATHS, N_STEPS = 48, 40
 RTOL = 1e-6  # relative, on every per-path output (fixed points stop at tol=1e-12;
-# near-critical steps contract slowly, so iterates agree to ~tol / (1 - q), amplified by later steps)
+# near-critical steps contract slowly: iterates agree to ~tol / (1 - q), amplified later)
 ATOL_SCALE = 1e-8  # absolute, as a share of the output's largest magnitude
 ATOL_USD = 1.0  # absolute floor for dollar outputs: flows are differences of ~$1e10 targets
 
