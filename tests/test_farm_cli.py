@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FARM_SMALL
 
+from conftest import FARM_SMALL
 from farm.cli import main
 from farm.lock import StoreLock
 

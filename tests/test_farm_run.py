@@ -10,8 +10,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import FARM_SMALL, cube_arrays, farm_cfg
 
+from conftest import FARM_SMALL, cube_arrays, farm_cfg
 from farm.cube import open_existing
 from farm.design import cell_params, make_design
 from farm.run import run_sweep

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import PROPERTY_PATHS, PROPERTY_STEPS, cells_from, run_cells
 
+from conftest import PROPERTY_PATHS, PROPERTY_STEPS, cells_from, run_cells
 from kernels import COMPILE_COUNTER, make_params, simulate_block, stack_params
 from kernels.params import baseline, oct2025
 from kernels.shocks import draw_normals, exogenous_returns

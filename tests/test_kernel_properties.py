@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from conftest import cells_from, run_cells
 
+from conftest import cells_from, run_cells
 from kernels import make_params
 from kernels.market import impact
 from kernels.params import baseline, oct2025
