@@ -1,0 +1,163 @@
+"""One farm measurement in a fresh process (so RSS, CPU affinity and compiles are its own).
+
+``python -m benchmarks.farm_driver MODE OUT.json --cores 0[,1] [--workers N] -- OVERRIDES``
+
+- ``farm``: start Ray (timed on its own), then ``farm.run.run_sweep`` from the first
+  task to the consolidated cube; driver peak RSS and the workers' peak RSS.
+- ``bare``: the same blocks (``farm.run._tasks``: same params, keys, padding) through
+  ``kernels.simulate_block`` in this one process, compile included, no Ray, no store.
+- ``zarr``: write synthetic results for every block of the design into a fresh cube.
+
+CPU affinity is set before Ray or JAX start, so everything they spawn inherits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class WorkerRss:
+    """Polls the peak RSS of this process's Ray worker descendants."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            try:
+                procs = me.children(recursive=True)
+            except psutil.Error:
+                continue
+            for p in procs:
+                try:
+                    if "ray::" in " ".join(p.cmdline()[:1]):
+                        self.peak_mb = max(self.peak_mb, p.memory_info().rss / 2**20)
+                except psutil.Error:
+                    pass
+
+    def __enter__(self) -> WorkerRss:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def _store_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def run_farm(overrides: list[str], workers: int) -> dict:
+    from farm.config import compose_config
+    from farm.dispatch import start_ray
+    from farm.run import run_sweep
+
+    cfg = compose_config([*overrides, f"runtime.workers={workers}"])
+    t0 = time.perf_counter()
+    start_ray(None, workers)
+    ray_start = time.perf_counter() - t0
+    import ray
+
+    try:
+        with WorkerRss() as wr:
+            t0 = time.perf_counter()
+            report = run_sweep(cfg, progress=False)
+            wall = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    return {"ray_start_s": ray_start, "wall_s": wall, "ok": report.ok,
+            "n_cells": report.n_cells, "n_blocks": report.n_blocks,
+            "compiles_per_worker": report.max_compiles_per_worker, "workers": workers,
+            "driver_peak_rss_mb": _rss_mb(), "worker_peak_rss_mb": wr.peak_mb,
+            "store_bytes": _store_bytes(str(cfg.store.url)),
+            "path_steps": report.n_cells * int(cfg.sweep.paths) * int(cfg.sweep.steps)}
+
+
+def run_bare(overrides: list[str]) -> dict:
+    import jax
+
+    from farm.config import compose_config
+    from farm.design import make_design
+    from farm.run import _tasks
+    from kernels import COMPILE_COUNTER, simulate_block
+
+    cfg = compose_config(overrides)
+    design = make_design(cfg)
+    t0 = time.perf_counter()
+    for task in _tasks(cfg, design, list(range(design.n_blocks))):
+        simulate_block(task.params, key=jax.random.wrap_key_data(task.key_data),
+                       n_paths=task.n_paths, n_steps=task.n_steps, t_dof=task.t_dof,
+                       dtype=task.dtype, validate=False)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "n_cells": design.n_cells, "n_blocks": design.n_blocks,
+            "compiles": COMPILE_COUNTER["simulate_block"], "peak_rss_mb": _rss_mb(),
+            "path_steps": design.n_cells * int(cfg.sweep.paths) * int(cfg.sweep.steps)}
+
+
+def run_zarr(overrides: list[str]) -> dict:
+    import numpy as np
+
+    from farm.config import compose_config
+    from farm.design import make_design
+    from farm.run import open_or_create, storage_options
+    from kernels import PATH_OUTPUTS, PROBABILITIES, STATS
+
+    cfg = compose_config(overrides)
+    design = make_design(cfg)
+    cube, design = open_or_create(cfg, design, str(cfg.store.url), storage_options(cfg))
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for block in design.blocks():
+        n = len(block.cells)
+        stats = {k: rng.random((n, len(STATS)), dtype=np.float32) for k in PATH_OUTPUTS}
+        probs = {k: rng.random(n, dtype=np.float32) for k in PROBABILITIES}
+        cube.write_block(block, stats, probs, None)
+    wall = time.perf_counter() - t0
+    values = design.n_cells * (len(PATH_OUTPUTS) * len(STATS) + len(PROBABILITIES))
+    return {"wall_s": wall, "n_blocks": design.n_blocks, "n_cells": design.n_cells,
+            "payload_bytes": values * 4, "store_bytes": _store_bytes(str(cfg.store.url))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=("farm", "bare", "zarr"))
+    ap.add_argument("out")
+    ap.add_argument("--cores", default="0")
+    ap.add_argument("--workers", type=int, default=1)
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    a.overrides = argv[cut + 1:]
+    os.sched_setaffinity(0, {int(c) for c in a.cores.split(",")})
+    if a.mode == "farm":
+        res = run_farm(a.overrides, a.workers)
+    elif a.mode == "bare":
+        res = run_bare(a.overrides)
+    else:
+        res = run_zarr(a.overrides)
+    res["cores"] = a.cores
+    with open(a.out, "w") as fh:
+        json.dump(res, fh)
+
+
+if __name__ == "__main__":
+    main()
