@@ -69,6 +69,7 @@ class Flows(NamedTuple):
     fund: jax.Array  # (3, n)
     bank: jax.Array  # (n,)
     eq_gross: jax.Array  # (n,)
+    fed_share: jax.Array  # (n,) share of equity flow the Fed absorbs
 
 
 def init_state(n_paths: int, n_banks: int, dtype) -> DayState:
@@ -85,24 +86,31 @@ def init_state(n_paths: int, n_banks: int, dtype) -> DayState:
     )
 
 
-def forced_flows(p: ModelParams, s: DayState, x: jax.Array) -> tuple[jax.Array, Flows]:
-    """Net forced sales per asset ``(3, n)`` ($, sell > 0) at trial prices ``x (3, n)``."""
+def forced_flows(p: ModelParams, s: DayState, x: jax.Array,
+                 share_floor: jax.Array) -> tuple[jax.Array, Flows]:
+    """Net forced sales per asset ``(3, n)`` ($, sell > 0) at trial prices ``x (3, n)``.
+
+    ``share_floor`` is the Fed's share reached in earlier rounds of this step: the
+    Fed never withdraws within a step, which keeps the cascade from oscillating.
+    """
     ex = jnp.exp(x)
     dd = jnp.maximum(s.dd, 1.0 - ex)
     rise = jnp.maximum(s.rise, ex[:2] - 1.0)
     long_t, short_t = perps.targets(p, dd, rise)
+    fed_share = jnp.maximum(share_floor, fed.share(p, dd[2], s.fed_on))
     f = Flows(
         long=jnp.maximum(long_t - s.cum_long, 0.0),
         short=jnp.maximum(short_t - s.cum_short, 0.0),
         defi=jnp.maximum(defi.target(p, dd) - s.cum_defi, 0.0),
         treasury=jnp.maximum(treasury.target(p, dd) - s.cum_treasury, 0.0),
         fund=jnp.maximum(funds.target(p, dd) - s.cum_fund, 0.0),
-        bank=jnp.maximum(banks.target(p, dd, s.fed_on) - s.cum_bank, 0.0),
+        bank=jnp.maximum(banks.target(p, dd, fed_share) - s.cum_bank, 0.0),
         eq_gross=jnp.zeros_like(s.cum_bank),
+        fed_share=fed_share,
     )
     f = f._replace(eq_gross=f.fund[2] + f.bank)
     crypto = f.long - f.short + f.defi + f.fund[:2]
-    eq_net, _ = fed.net_equity_flow(p, f.eq_gross, s.fed_on)
+    eq_net, _ = fed.net_equity_flow(f.eq_gross, f.fed_share)
     return jnp.stack([crypto[0] + f.treasury, crypto[1], eq_net], axis=0), f
 
 
@@ -126,7 +134,7 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
 
     def body(c):
         k, x, imp, q, flows, active, rounds = c
-        q_new, flows_new = forced_flows(p, s, x)
+        q_new, flows_new = forced_flows(p, s, x, flows.fed_share)
         imp_new, _ = market.impact(q_new, s.depth, p, assets_first=True)
         x_new = base + imp_new
         diff = jnp.max(jnp.abs(x_new - x), axis=0)
@@ -139,7 +147,7 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     zero3 = jnp.zeros_like(base)
     zero_flows = Flows(*(jnp.zeros_like(v) for v in (
         s.cum_long, s.cum_short, s.cum_defi, s.cum_treasury, s.cum_fund, s.cum_bank,
-        s.cum_bank)))
+        s.cum_bank, s.cum_bank)))
     init = (jnp.zeros((), dtype), base, zero3, zero3, zero_flows, jnp.ones((n,), bool),
             jnp.zeros((n,), dtype))
     _, x, imp, q, f, active, rounds = lax.while_loop(cond, body, init)
@@ -165,7 +173,7 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
         cum_fund=s.cum_fund + f.fund,
         cum_bank=s.cum_bank + f.bank,
         fed_on=fed.armed(p, dd[2], s.fed_on),
-        fed_bought=s.fed_bought + fed.net_equity_flow(p, f.eq_gross, s.fed_on)[1],
+        fed_bought=s.fed_bought + fed.net_equity_flow(f.eq_gross, f.fed_share)[1],
         failed=s.failed | banks.failed(p, total_loss),
         bank_loss=jnp.maximum(s.bank_loss, total_loss.sum(0) / cap_total),
         bank_crypto_loss=jnp.maximum(s.bank_crypto_loss, crypto_loss.sum(0) / cap_total),

@@ -116,13 +116,14 @@ class ModelParams(NamedTuple):
     bank_leverage: float = 10.0  # assets / capital at leverage 1
     bank_eq_share: float = 0.03  # equity holdings as share of assets
     bank_weights: Any = (0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04)  # capital shares
-    bank_crypto_max: Any = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)  # exposure / capital at r=1
+    bank_crypto_max: Any = (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.2, 3.0)  # exposure / capital at r=1
     bank_crypto_btc_share: float = 0.7  # btc share of crypto collateral (rest alt)
     bank_haircut: float = 0.1  # collateral haircut: losses start past this fall
     bank_fail_floor: float = 0.6  # a bank fails when capital < floor x initial capital
 
     # --- Fed put (section 3.4.6) ------------------------------------------------
     fed_trigger: float = 0.07  # equity drawdown that arms the Fed put
+    fed_ramp: float = 0.02  # eq drawdown past the trigger over which absorption ramps to fed_put
 
     # --- cascade and outcome thresholds -----------------------------------------
     tol: float = 1e-6  # fixed-point tolerance on log prices (floored at 8 eps of the dtype)
@@ -176,6 +177,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "bank_haircut": (0.0, 1.0, True, False),
     "bank_fail_floor": (0.0, 1.0, True, True),
     "fed_trigger": (0.0, 1.0, True, False),
+    "fed_ramp": (0.0, 1.0, False, True),
     "tol": (0.0, None, False, False),
     "max_rounds": (1.0, 10000.0, True, True),
     "systemic_eq_drawdown": (0.0, 1.0, False, True),

@@ -139,14 +139,22 @@ def bank_losses(p: ModelParams, dd):
     return total, crypto
 
 
-def bank_target(p: ModelParams, dd, fed_on):
+def fed_share(p: ModelParams, dd_eq, fed_on):
+    """Share of equity forced flow the Fed absorbs: ramps from 0 at the trigger to
+    ``fed_put`` at trigger + ``fed_ramp``; full once armed at the end of a step.
+    Within a step the cascade keeps the largest share reached in earlier rounds."""
+    ramp = np.clip((dd_eq - p.fed_trigger) / p.fed_ramp, 0.0, 1.0)
+    return p.fed_put * np.maximum(fed_on, ramp)
+
+
+def bank_target(p: ModelParams, dd, share):
     """Cumulative equity fire sales of banks restoring leverage, ``(n,)``."""
     cap = p.bank_capital * np.asarray(p.bank_weights)
     lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
     eq_hold = p.bank_eq_share * lam * cap
     total, _ = bank_losses(p, dd)
     sale = np.minimum((lam - 1.0) * total, eq_hold[None, :]).sum(axis=-1)
-    return sale * (1.0 - p.fed_put * fed_on)
+    return sale * (1.0 - share)
 
 
 # --------------------------------------------------------------------------- simulate
@@ -188,7 +196,7 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4) -> dict[str, np.ndar
     nonconv = np.zeros(n)
     cap = p.bank_capital * np.asarray(p.bank_weights)
 
-    def step_flows(x_try):
+    def step_flows(x_try, share_floor):
         """Forced flows of this step at trial prices, and the new running marks."""
         dd_new = np.maximum(dd, 1.0 - np.exp(x_try))
         rise_new = np.maximum(rise, np.exp(x_try[:, :2]) - 1.0)
@@ -198,13 +206,14 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4) -> dict[str, np.ndar
         f_defi = np.maximum(defi_target(p, dd_new) - cum_defi, 0.0)
         f_treas = np.maximum(treasury_target(p, dd_new) - cum_treasury, 0.0)
         f_fund = np.maximum(fund_target(p, dd_new) - cum_fund, 0.0)
-        f_bank = np.maximum(bank_target(p, dd_new, fed_on) - cum_bank, 0.0)
+        share = np.maximum(share_floor, fed_share(p, dd_new[:, 2], fed_on))
+        f_bank = np.maximum(bank_target(p, dd_new, share) - cum_bank, 0.0)
         eq_gross = f_fund[:, 2] + f_bank
         q = np.zeros_like(x_try)
         q[:, :2] = f_long - f_short + f_defi + f_fund[:, :2]
         q[:, 0] += f_treas
-        q[:, 2] = (1.0 - p.fed_put * fed_on) * eq_gross
-        return q, (f_long, f_short, f_defi, f_treas, f_fund, f_bank, eq_gross)
+        q[:, 2] = (1.0 - share) * eq_gross
+        return q, (f_long, f_short, f_defi, f_treas, f_fund, f_bank, eq_gross, share)
 
     def impact(q):
         d_eff = np.maximum(depth * np.exp(-p.kappa * np.abs(q) / depth0), p.depth_floor)
@@ -220,7 +229,7 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4) -> dict[str, np.ndar
         rounds = np.zeros(n)
         k = 0
         while active.any() and k < p.max_rounds:
-            q_new, extra_new = step_flows(x_try)
+            q_new, extra_new = step_flows(x_try, np.zeros(n) if extra is None else extra[-1])
             imp_new, _ = impact(q_new)
             x_new = base + imp_new
             diff = np.max(np.abs(x_new - x_try), axis=-1)
@@ -238,7 +247,7 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4) -> dict[str, np.ndar
             k += 1
         nonconv += active
         rounds_max = np.maximum(rounds_max, rounds)
-        f_long, f_short, f_defi, f_treas, f_fund, f_bank, eq_gross = extra
+        f_long, f_short, f_defi, f_treas, f_fund, f_bank, eq_gross, share = extra
         _, d_eff = impact(q)
 
         # commit the step
@@ -252,7 +261,7 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4) -> dict[str, np.ndar
         cum_treasury += f_treas
         cum_fund += f_fund
         cum_bank += f_bank
-        fed_bought += p.fed_put * fed_on * eq_gross
+        fed_bought += share * eq_gross
         dd = np.maximum(dd, 1.0 - np.exp(x))
         rise = np.maximum(rise, np.exp(x[:, :2]) - 1.0)
         losses, crypto = bank_losses(p, dd)

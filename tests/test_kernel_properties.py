@@ -49,13 +49,13 @@ def test_amplification_and_tails_rise_with_thinner_depth():
 
 
 def test_critical_leverage_p_systemic_rises_steeply(stressed):
-    lev = [0.0, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0, 3.0]
+    lev = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 2.0, 3.0]
     res = run_cells(cells_from(stressed, leverage=lev))
     p_sys = res.probs["p_systemic"]
     assert np.all(p_sys[:3] <= 0.02), p_sys  # ~0 below the critical leverage
-    assert p_sys[-1] >= 0.5, p_sys
     assert np.max(np.diff(p_sys)) >= 0.3, p_sys  # a steep rise between neighbouring points
-    assert np.all(np.diff(p_sys) >= -0.02), p_sys  # monotone within 2 points of sampling noise
+    jump = int(np.argmax(np.diff(p_sys))) + 1
+    assert np.all(p_sys[jump:] >= 0.5), p_sys  # and it stays high past the critical leverage
 
 
 def test_square_root_impact_four_times_flow_twice_impact():
@@ -85,7 +85,8 @@ def test_integration_raises_bank_losses_and_zero_means_no_crypto_losses(stressed
 
 def test_fed_put_shields_equities_and_banks_not_crypto(stressed):
     fed = [0.0, 0.5, 1.0]
-    res = run_cells(cells_from(stressed, fed_put=fed, leverage=[2.0] * 3))
+    res = run_cells(cells_from(stressed, fed_put=fed, leverage=[2.0] * 3,
+                               integration=[0.5] * 3))
     eq = res.stats["drawdown_eq"][:, 0]
     btc = res.stats["drawdown_btc"][:, 0]
     failed = res.stats["banks_failed"][:, 0]
@@ -93,9 +94,7 @@ def test_fed_put_shields_equities_and_banks_not_crypto(stressed):
     assert np.all(np.diff(failed) <= 0) and failed[-1] < failed[0], failed
     rel_eq = (eq[0] - eq[-1]) / eq[0]
     rel_btc = (btc[0] - btc[-1]) / btc[0]
-    # The Fed acts from the step after equities pass its 7 % trigger, so it buys only
-    # the later part of the fire sale: a >= 8 % relative cut of the mean eq drawdown.
-    assert rel_eq > 0.08, rel_eq
+    assert rel_eq > 0.5, rel_eq  # a full put more than halves the mean eq drawdown
     assert rel_btc < 0.25 * rel_eq, (rel_btc, rel_eq)  # crypto only gains indirectly
     assert res.probs["p_systemic"][-1] < res.probs["p_systemic"][0]
     assert res.stats["fed_bought"][-1, 0] > 0 and res.stats["fed_bought"][0, 0] == 0

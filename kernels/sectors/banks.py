@@ -5,7 +5,7 @@ Bank ``i`` has capital ``bank_capital x w_i``, leverage ``1 + leverage
 collateral exposure ``integration x bank_crypto_max_i x capital``. Collateral
 losses start past the haircut. To restore leverage after a loss ``L`` a bank
 sells ``(lambda - 1) L`` of equities (at most what it holds); the Fed put
-forestalls the share ``fed_put`` of that once it has fired. A bank whose
+forestalls the share the Fed absorbs (``sectors.fed.share``). A bank whose
 capital falls below ``bank_fail_floor`` of its initial capital has failed.
 """
 
@@ -34,14 +34,14 @@ def losses(p: ModelParams, dd: jax.Array) -> tuple[jax.Array, jax.Array]:
     return crypto + dd[2:3] * eq_hold, crypto
 
 
-def target(p: ModelParams, dd: jax.Array, fed_on: jax.Array) -> jax.Array:
+def target(p: ModelParams, dd: jax.Array, fed_share: jax.Array) -> jax.Array:
     """Cumulative equity fire sales ($), ``(n,)``."""
     cap = capital(p)
     lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
     eq_hold = p.bank_eq_share * lam * cap
     total, _ = losses(p, dd)
     sale = jnp.minimum((lam - 1.0) * total, eq_hold[:, None]).sum(axis=0)
-    return sale * (1.0 - p.fed_put * fed_on)
+    return sale * (1.0 - fed_share)
 
 
 def failed(p: ModelParams, total_losses: jax.Array) -> jax.Array:
