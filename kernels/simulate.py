@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import NamedTuple
 
 import jax
@@ -71,20 +72,48 @@ def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
     }
 
 
+PATH_CHUNK = int(os.environ.get("KERNELS_PATH_CHUNK", "512"))
+"""Paths per cascade sweep: a cell's paths run in chunks of this many, one after another.
+
+Smaller chunks keep the cascade's working set in L1/L2 and let each chunk's
+while loop stop when *its* slowest path has converged (not the whole cell's).
+Every path's numbers are independent of the other paths, so chunking changes no
+result beyond rounding, and it is the same for every block (bit-identity holds).
+"""
+
+
+def _simulate_paths(p: ModelParams, normals: jax.Array, t_dof: int, return_prices: bool):
+    """One chunk of paths: per-path outputs and (when asked) log prices ``(T, 3, n)``."""
+    ret = exogenous_returns(normals, p, t_dof)  # (n, T, 3)
+    state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
+    # the scan carries paths on the last axis: (T, 3, n) per-step returns
+    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.transpose(ret, (1, 2, 0)))
+    return _outputs(p, final), (info.x if return_prices else None)
+
+
 def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
                   return_prices: bool = False):
     """Simulate one cell over all paths from draws ``(n_paths, n_steps, 3 + t_dof)``.
 
     Returns the per-path outputs (dict of ``(n_paths,)`` arrays) and, when
     ``return_prices``, the log prices ``(n_steps, n_paths, 3)`` relative to the start.
+    Paths run in chunks of :data:`PATH_CHUNK` (the last chunk padded with copies of
+    the first paths, whose results are dropped).
     """
     p = jax.tree.map(lambda v: jnp.asarray(v, normals.dtype), p)
-    ret = exogenous_returns(normals, p, t_dof)  # (n, T, 3)
-    state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
-    # the scan carries paths on the last axis: (T, 3, n) per-step returns
-    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.transpose(ret, (1, 2, 0)))
-    out = _outputs(p, final)
-    return (out, jnp.swapaxes(info.x, 1, 2)) if return_prices else out
+    n, n_steps = normals.shape[:2]
+    chunk = min(PATH_CHUNK, n)
+    if chunk >= n:
+        out, xs = _simulate_paths(p, normals, t_dof, return_prices)
+    else:
+        k = -(-n // chunk)
+        padded = jnp.concatenate([normals, normals[: k * chunk - n]], axis=0)
+        outs, xs = lax.map(lambda nm: _simulate_paths(p, nm, t_dof, return_prices),
+                           padded.reshape((k, chunk, *normals.shape[1:])))
+        out = {name: v.reshape(-1)[:n] for name, v in outs.items()}
+        if return_prices:  # (k, T, 3, chunk) -> (T, 3, n)
+            xs = jnp.moveaxis(xs, 0, 2).reshape(n_steps, 3, k * chunk)[..., :n]
+    return (out, jnp.swapaxes(xs, 1, 2)) if return_prices else out
 
 
 @functools.partial(jax.jit, static_argnames=("n_paths", "n_steps", "t_dof", "dtype",
