@@ -346,8 +346,11 @@ def hash_payload(cfg: DictConfig) -> dict[str, Any]:
         canon["csv_sha256"] = _file_sha256(path) if path and Path(path).is_file() else path
     for key in ("paths", "steps", "seeding"):
         canon[key] = sweep.get(key)
+    from farm.provenance import kernel_fingerprint
+
     return {
         "hash_version": HASH_VERSION,
+        "kernel": kernel_fingerprint(),
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "sweep": canon,
         "seed": int(cfg.seed),

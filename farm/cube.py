@@ -361,7 +361,12 @@ class Cube:
         if config_yaml is not None:
             diff = describe_difference(str(attrs.get("config", "")), redact_secrets(config_yaml))
         if not diff:
-            diff = f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}"
+            from .provenance import kernel_fingerprint
+
+            old, new = str(attrs.get("kernel_sha256", "?")), kernel_fingerprint()
+            diff = (f"the kernel code changed since it was written (kernel {old} -> {new})"
+                    if old != new else
+                    f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}")
         return False, f"the cube at {self.url} was made with a different configuration: {diff}"
 
     def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:
@@ -369,7 +374,7 @@ class Cube:
         ok, message = self.compatible(config_hash, config_yaml)
         if not ok:
             raise IncompatibleStoreError(
-                f"{message}. Use another store.url, or overwrite the store to start afresh."
+                f"{message}. Use another store.url, or add store.overwrite=true to start afresh."
             )
 
     def begin_run(self) -> None:

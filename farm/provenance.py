@@ -47,6 +47,21 @@ class _HasAttrs(Protocol):
     def to_attrs(self) -> dict[str, Any]: ...
 
 
+def kernel_fingerprint() -> str:
+    """sha256 (hex, 16 chars) of the kernel's source files: part of the config hash, so a
+    store is never resumed with numbers from a different version of the model."""
+    import hashlib
+
+    import kernels
+
+    root = Path(kernels.__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def now_iso() -> str:
     """The current UTC time, ISO 8601 with seconds (``2026-01-31T12:00:00+00:00``)."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
@@ -167,6 +182,7 @@ def provenance_attrs(
         "seeding": str(seeding),
         "n_paths": int(n_paths),
         "n_steps": int(n_steps),
+        "kernel_sha256": kernel_fingerprint(),
         "versions": json.dumps(package_versions()),
         **jax_prng_info(),
         **git_info(),
