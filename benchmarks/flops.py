@@ -34,7 +34,7 @@ def round_cost(n_paths: int = 4096) -> dict:
     x = jnp.full((3, n_paths), -0.05, jnp.float32)
 
     def one_round(s, x, active):
-        q, f = forced_flows(p, s, x)
+        q, f = forced_flows(p, s, x, jnp.zeros_like(x[0]))
         imp, _ = market.impact(q, s.depth, p, assets_first=True)
         x_new = x + imp
         diff = jnp.max(jnp.abs(x_new - x), axis=0)

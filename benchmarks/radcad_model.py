@@ -43,7 +43,14 @@ def _chol(p):
     return ((1.0, 0.0, 0.0), (a, l11, 0.0), (b, l21, l22))
 
 
-def _targets(p, dd, rise, fed_on):
+def _fed_share(p, dd_eq, fed_on, floor):
+    """Fed's share of equity flow: ramps over ``fed_ramp`` past the trigger, never falls
+    within a step (``floor``), full once armed at the end of a step."""
+    ramp = min(max((dd_eq - p["fed_trigger"]) / p["fed_ramp"], 0.0), 1.0)
+    return max(floor, p["fed_put"] * max(fed_on, ramp))
+
+
+def _targets(p, dd, rise, share):
     """Cumulative targets of every sector at running drawdowns ``dd`` (3) and ``rise`` (2)."""
     s = p["entry_dispersion"]
     lev = p["leverage"]
@@ -90,7 +97,7 @@ def _targets(p, dd, rise, fed_on):
     s_btc = min(total - s_eq, hold[0])
     fund = [s_btc, total - s_eq - s_btc, s_eq]
     bank_total, bank_crypto, bank_sale = _banks(p, dd)
-    return lt, st, dfi, tr, fund, bank_sale * (1.0 - p["fed_put"] * fed_on), bank_total, bank_crypto
+    return lt, st, dfi, tr, fund, bank_sale * (1.0 - share), bank_total, bank_crypto
 
 
 def _banks(p, dd):
@@ -134,11 +141,12 @@ def p_step(params, substep, state_history, prev):
     fund = [st["fund"][a] + sum(chol[a][j] * z[j] for j in A3) * scale * vols[a] * sig + jump[a]
             for a in A3]
     base = [fund[a] + st["perm"][a] + p["resilience"] * st["trans"][a] for a in A3]
-    x, rounds = list(base), 0
+    x, rounds, share = list(base), 0, 0.0
     while True:
         dd = [max(st["dd"][a], 1.0 - math.exp(x[a])) for a in A3]
         rise = [max(st["rise"][a], math.exp(x[a]) - 1.0) for a in (0, 1)]
-        lt, sh, dfi, tr, fu, bk, _, _ = _targets(p, dd, rise, st["fed_on"])
+        share = _fed_share(p, dd[2], st["fed_on"], share)
+        lt, sh, dfi, tr, fu, bk, _, _ = _targets(p, dd, rise, share)
         fl = [max(lt[a] - st["cum_long"][a], 0.0) for a in (0, 1)]
         fs = [max(sh[a] - st["cum_short"][a], 0.0) for a in (0, 1)]
         fd = [max(dfi[a] - st["cum_defi"][a], 0.0) for a in (0, 1)]
@@ -147,7 +155,7 @@ def p_step(params, substep, state_history, prev):
         fb = max(bk - st["cum_bank"], 0.0)
         eq_gross = ff[2] + fb
         q = [fl[0] - fs[0] + fd[0] + ff[0] + ft, fl[1] - fs[1] + fd[1] + ff[1],
-             (1.0 - p["fed_put"] * st["fed_on"]) * eq_gross]
+             (1.0 - share) * eq_gross]
         imp, deff = _impact(p, q, st["depth"])
         x_new = [base[a] + imp[a] for a in A3]
         diff = max(abs(x_new[a] - x[a]) for a in A3)
@@ -155,7 +163,7 @@ def p_step(params, substep, state_history, prev):
         if diff < max(p["tol"], 1e-15) or rounds >= p["max_rounds"]:
             break
     dd = [max(st["dd"][a], 1.0 - math.exp(x[a])) for a in A3]
-    _, _, _, _, _, _, bt, bc = _targets(p, dd, rise, st["fed_on"])
+    _, _, _, _, _, _, bt, bc = _targets(p, dd, rise, share)
     cap = [p["bank_capital"] * w for w in p["bank_weights"]]
     peak = [max(st["peak"][a], x[a]) for a in A3]
     exo_peak = [max(st["exo_peak"][a], fund[a]) for a in A3]
@@ -171,7 +179,7 @@ def p_step(params, substep, state_history, prev):
         "cum_treasury": st["cum_treasury"] + ft,
         "cum_fund": [st["cum_fund"][a] + ff[a] for a in A3],
         "cum_bank": st["cum_bank"] + fb,
-        "fed_bought": st["fed_bought"] + p["fed_put"] * st["fed_on"] * eq_gross,
+        "fed_bought": st["fed_bought"] + share * eq_gross,
         "fed_on": max(st["fed_on"], float(dd[2] >= p["fed_trigger"])),
         "banks_failed": sum(max(f, float(v > (1 - p["bank_fail_floor"]) * c))
                             for f, v, c in zip(st["failed"], bt, cap, strict=True)) / len(cap),
