@@ -33,6 +33,13 @@ def test_submit_follow_runs_on_both_nodes_and_equals_local_run(tmp_path):
         listening = cluster.listening_addresses()
         assert listening and listening <= LOOPBACK, listening
 
+        # A job that fails (bad override): --follow exits 1 with the job's own error.
+        bad = _farm("submit", "--address", cluster.dashboard_url, "--follow",
+                    "sweep=smoke", "sweep.paths=-1", f"store.url={tmp_path / 'bad.zarr'}",
+                    env=cluster.env)
+        assert bad.returncode == 1, bad.stdout[-3000:] + bad.stderr[-3000:]
+        assert "sweep.paths" in bad.stdout and "FAILED" in bad.stderr
+
         url = tmp_path / "cluster.zarr"
         proc = _farm("submit", "--address", cluster.dashboard_url, "--follow",
                      *FARM_SMALL, f"store.url={url}", "runtime.address=auto",
