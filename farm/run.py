@@ -162,56 +162,81 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
     url = str(cfg.store.url)
     opts = storage_options(cfg)
     started = time.perf_counter()
-    with StoreLock(url, opts) as lock:
-        cube, design = open_or_create(cfg, design, url, opts)
-        status = cube.block_status(design)
-        todo = [int(i) for i in np.flatnonzero(status != 1)]
-        done_cells = int(np.sum(cube.cell_status() == 1))
-        report = RunReport(url, design.n_cells, design.n_blocks, int(np.sum(status == 1)))
-        if not todo:
-            log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
+    ray_started = _connect_cluster(cfg, url) if cfg.runtime.address else False
+    try:
+        with StoreLock(url, opts) as lock:
+            cube, design = open_or_create(cfg, design, url, opts)
+            status = cube.block_status(design)
+            todo = [int(i) for i in np.flatnonzero(status != 1)]
+            report = RunReport(url, design.n_cells, design.n_blocks, int(np.sum(status == 1)))
+            if todo:
+                started_here, cpus = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
+                ray_started = ray_started or started_here
+                _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
+            else:
+                log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
             cube.finalize()
-            report.seconds = time.perf_counter() - started
-            return report
-        rt = cfg.runtime
-        started_ray, cpus = start_ray(rt.address, int(rt.workers))
-        try:
-            _report_cluster(cpus)
-            slots = max(1, cpus // int(rt.cpus_per_task))
-            if int(rt.workers):  # on an existing cluster, `workers` caps concurrent blocks
-                slots = min(slots, int(rt.workers))
-            in_flight = int(rt.max_in_flight) or 2 * slots
-            if int(rt.workers) and not rt.max_in_flight:
-                in_flight = slots
-            bar = Progress(design.n_cells, done_cells, int(cfg.sweep.paths), enabled=progress)
-            kill_after = int(os.environ.get("FARM_FAULT_KILL_AFTER_BLOCKS", "0") or 0)
+    finally:
+        if ray_started:
+            import ray
 
-            def on_done(r: BlockReceipt) -> None:
-                report.done_now += 1
-                report.nodes.add(r.node_id)
-                report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
-                bar.update(r.n_cells)
-                lock.refresh()
-                if kill_after and report.done_now >= kill_after:  # test hook: die like kill -9
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-            def on_failed(block: Any, message: str) -> None:
-                report.failed[int(block.index)] = message
-                cube.mark_failed(block, message)
-                bar.update(0, failed=len(block.cells))
-
-            dispatch(_tasks(cfg, design, todo), cube, max_in_flight=in_flight,
-                     retries=int(rt.retries), cpus_per_task=int(rt.cpus_per_task),
-                     on_done=on_done, on_failed=on_failed)
-            bar.close()
-        finally:
-            if started_ray:
-                import ray
-
-                ray.shutdown()
-        cube.finalize()
+            ray.shutdown()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _connect_cluster(cfg: DictConfig, url: str) -> bool:
+    """Connect to the cluster and refuse, before anything is written, a store path
+    that its nodes cannot all see. Returns whether Ray was started here."""
+    from .cluster_runtime import cluster_info, require_shared_store
+
+    started_here, _ = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
+    info = cluster_info()
+    try:
+        require_shared_store(url, info.n_nodes, n_hosts=info.n_hosts,
+                             shared_fs=bool(cfg.store.shared_fs))
+    except Exception:
+        if started_here:
+            import ray
+
+            ray.shutdown()
+        raise
+    return started_here
+
+
+def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
+                   report: RunReport, lock: StoreLock, cpus: int, progress: bool) -> None:
+    """Dispatch the missing blocks with a progress bar; record failures in the cube."""
+    rt = cfg.runtime
+    _report_cluster(cpus)
+    slots = max(1, cpus // int(rt.cpus_per_task))
+    if int(rt.workers):  # on an existing cluster, `workers` caps concurrent blocks
+        slots = min(slots, int(rt.workers))
+    in_flight = int(rt.max_in_flight) or (slots if int(rt.workers) else 2 * slots)
+    done_cells = int(np.sum(cube.cell_status() == 1))
+    bar = Progress(design.n_cells, done_cells, int(cfg.sweep.paths), enabled=progress)
+    kill_after = int(os.environ.get("FARM_FAULT_KILL_AFTER_BLOCKS", "0") or 0)
+
+    def on_done(r: BlockReceipt) -> None:
+        report.done_now += 1
+        report.nodes.add(r.node_id)
+        report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
+        bar.update(r.n_cells)
+        lock.refresh()
+        if kill_after and report.done_now >= kill_after:  # test hook: die like kill -9
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_failed(block: Any, message: str) -> None:
+        report.failed[int(block.index)] = message
+        cube.mark_failed(block, message)
+        bar.update(0, failed=len(block.cells))
+
+    try:
+        dispatch(_tasks(cfg, design, todo), cube, max_in_flight=in_flight,
+                 retries=int(rt.retries), cpus_per_task=int(rt.cpus_per_task),
+                 on_done=on_done, on_failed=on_failed)
+    finally:
+        bar.close()
 
 
 def _report_cluster(cpus: int) -> None:

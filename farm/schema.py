@@ -128,12 +128,14 @@ class StoreConfig:
     paths: also store per-path outputs (a ``path`` dimension) for drill-down.
     overwrite: replace an existing store instead of resuming it.
     endpoint_url: S3-compatible endpoint (MinIO, moto); null = AWS default.
+    shared_fs: a local path that every node of a cluster sees (NFS, EFS, Lustre).
     """
 
     url: str = "results/${name}.zarr"
     paths: bool = False
     overwrite: bool = False
     endpoint_url: Optional[str] = None  # noqa: UP045
+    shared_fs: bool = False
 
 
 @dataclass
