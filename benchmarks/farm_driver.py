@@ -16,21 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import threading
 import time
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Current RSS of this process (not ``ru_maxrss``: Linux carries the parent's high-water
+    mark across fork/exec, so a child started by a big parent would report the parent's)."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 class WorkerRss:
-    """Polls the peak RSS of this process's Ray worker descendants."""
+    """Polls the peak RSS of this process (``self_peak_mb``) and of its Ray workers."""
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
+        self.self_peak_mb = _rss_mb()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._poll, daemon=True)
 
@@ -39,6 +43,7 @@ class WorkerRss:
 
         me = psutil.Process()
         while not self._stop.wait(0.2):
+            self.self_peak_mb = max(self.self_peak_mb, me.memory_info().rss / 2**20)
             try:
                 procs = me.children(recursive=True)
             except psutil.Error:
@@ -87,7 +92,8 @@ def run_farm(overrides: list[str], workers: int) -> dict:
     return {"ray_start_s": ray_start, "wall_s": wall, "ok": report.ok,
             "n_cells": report.n_cells, "n_blocks": report.n_blocks,
             "compiles_per_worker": report.max_compiles_per_worker, "workers": workers,
-            "driver_peak_rss_mb": _rss_mb(), "worker_peak_rss_mb": wr.peak_mb,
+            "driver_peak_rss_mb": max(wr.self_peak_mb, _rss_mb()),
+            "worker_peak_rss_mb": wr.peak_mb,
             "store_bytes": _store_bytes(str(cfg.store.url)),
             "path_steps": report.n_cells * int(cfg.sweep.paths) * int(cfg.sweep.steps)}
 
@@ -103,13 +109,15 @@ def run_bare(overrides: list[str]) -> dict:
     cfg = compose_config(overrides)
     design = make_design(cfg)
     t0 = time.perf_counter()
-    for task in _tasks(cfg, design, list(range(design.n_blocks))):
-        simulate_block(task.params, key=jax.random.wrap_key_data(task.key_data),
-                       n_paths=task.n_paths, n_steps=task.n_steps, t_dof=task.t_dof,
-                       dtype=task.dtype, validate=False)
+    with WorkerRss() as wr:
+        for task in _tasks(cfg, design, list(range(design.n_blocks))):
+            simulate_block(task.params, key=jax.random.wrap_key_data(task.key_data),
+                           n_paths=task.n_paths, n_steps=task.n_steps, t_dof=task.t_dof,
+                           dtype=task.dtype, validate=False)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "n_cells": design.n_cells, "n_blocks": design.n_blocks,
-            "compiles": COMPILE_COUNTER["simulate_block"], "peak_rss_mb": _rss_mb(),
+            "compiles": COMPILE_COUNTER["simulate_block"],
+            "peak_rss_mb": max(wr.self_peak_mb, _rss_mb()),
             "path_steps": design.n_cells * int(cfg.sweep.paths) * int(cfg.sweep.steps)}
 
 

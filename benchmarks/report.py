@@ -104,7 +104,8 @@ def _farm_section(res: dict) -> list[str]:
                    f"**{w['speedup']:.2f}x**")
     r = f.get("rss")
     if r and "growth" in r:
-        out.append(f"- **driver RSS** (peak, `ru_maxrss`; 16 paths x 8 steps per cell so that "
+        out.append(f"- **driver RSS** (peak RSS polled every 0.2 s; 16 paths x 8 steps per cell "
+                   f"so that "
                    f"cells dominate): {r['small']['n_cells']:,} cells "
                    f"{r['small']['driver_peak_rss_mb']:.0f} MB, {r['large']['n_cells']:,} cells "
                    f"{r['large']['driver_peak_rss_mb']:.0f} MB -> **{r['growth']:+.1%}**; "
