@@ -96,6 +96,20 @@ def _farm_section(res: dict) -> list[str]:
         ov("default sweep", f.get("default"))
     else:
         out.append(f"- default sweep: {f.get('default_note')}")
+    sm, de = f.get("smoke") or {}, f.get("default") or {}
+    if "farm" in sm and "farm" in de:
+        fixed = sm["farm"]["wall_s"] - sm["bare"]["wall_s"]
+        rest = de["farm"]["wall_s"] - de["bare"]["wall_s"] - fixed
+        out.append(f"- where the overhead goes: the smoke sweep (one block) puts the farm's fixed "
+                   f"cost per run at ~{fixed:.1f} s (worker process start, imports, the "
+                   f"worker's own compile, cube creation and consolidation); the default sweep "
+                   f"adds ~{rest:.1f} s over its {de['farm']['n_blocks']} blocks "
+                   f"(~{1000 * rest / de['farm']['n_blocks']:.0f} ms per block: task round trip, "
+                   f"Zarr region writes, and Ray's raylet/GCS/driver sharing the one core). "
+                   f"The machine is shared with other jobs: load average "
+                   f"{res['machine']['load_at_start'][0]:.1f} at start, "
+                   f"{res['machine']['load_at_end'][0]:.1f} at end, which hits the 2-worker "
+                   f"run hardest (its second core is the one others use).")
     w = f.get("workers")
     if w and "speedup" in w:
         out.append(f"- **1 vs 2 workers** (default sweep; 1 worker on core 0, 2 workers on "
