@@ -109,6 +109,7 @@ def _farm(*args: str, env: dict | None = None, timeout: float = 300) -> subproce
                           text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, reference_cube):
     _, ref = reference_cube
     url = tmp_path / "killed.zarr"
