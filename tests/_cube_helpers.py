@@ -3,60 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from farm.design import Design
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
-
-try:
-    from farm.design import Design
-except ImportError:  # farm.design not landed: a stand-in honouring the contract
-    from dataclasses import dataclass, field
-    from typing import Any
-
-    @dataclass(frozen=True)
-    class _Block:
-        index: int
-        region: dict[str, slice]
-        cells: np.ndarray
-
-    @dataclass(frozen=True, eq=False)
-    class Design:  # type: ignore[no-redef]
-        method: str
-        axes: tuple[str, ...]
-        cell_dims: tuple[str, ...]
-        shape: tuple[int, ...]
-        chunks: tuple[int, ...]
-        coords: dict[str, np.ndarray]
-        table: np.ndarray
-        n_cells: int = field(init=False)
-        n_blocks: int = field(init=False)
-
-        def __post_init__(self) -> None:
-            object.__setattr__(self, "n_cells", math.prod(self.shape))
-            grid = [-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True)]
-            object.__setattr__(self, "n_blocks", math.prod(grid))
-
-        def block(self, i: int) -> _Block:
-            grid = [-(-s // c) for s, c in zip(self.shape, self.chunks, strict=True)]
-            pos = np.unravel_index(i, grid)
-            region, ranges = {}, []
-            for d, p, c, s in zip(self.cell_dims, pos, self.chunks, self.shape, strict=True):
-                region[d] = slice(int(p) * c, min((int(p) + 1) * c, s))
-                ranges.append(np.arange(region[d].start, region[d].stop))
-            mesh = np.meshgrid(*ranges, indexing="ij")
-            return _Block(i, region, np.ravel_multi_index(tuple(mesh), self.shape).ravel())
-
-        def blocks(self):
-            return (self.block(i) for i in range(self.n_blocks))
-
-        def to_attrs(self) -> dict[str, Any]:
-            return {"method": self.method, "axes": list(self.axes),
-                    "cell_dims": list(self.cell_dims), "shape": list(self.shape),
-                    "chunks": list(self.chunks), "n_cells": self.n_cells}
 
 
 def grid_design(shape: tuple[int, int] = (5, 3), chunks: tuple[int, int] = (2, 3)) -> Design:
