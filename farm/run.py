@@ -212,7 +212,8 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
     slots = max(1, cpus // int(rt.cpus_per_task))
     if int(rt.workers):  # on an existing cluster, `workers` caps concurrent blocks
         slots = min(slots, int(rt.workers))
-    in_flight = int(rt.max_in_flight) or (slots if int(rt.workers) else 2 * slots)
+    # two tasks per slot keep every worker busy while the driver handles a completion
+    in_flight = int(rt.max_in_flight) or 2 * slots
     done_cells = int(np.sum(cube.cell_status() == 1))
     bar = Progress(design.n_cells, done_cells, int(cfg.sweep.paths), enabled=progress)
     kill_after = int(os.environ.get("FARM_FAULT_KILL_AFTER_BLOCKS", "0") or 0)
