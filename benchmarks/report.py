@@ -154,6 +154,12 @@ def _radcad_section(res: dict) -> list[str]:
            if "n_cells" in fa else ""),
         f"- ratio per path-step: **{r['ratio']:,.0f}x** (radCAD measured on fewer paths; "
         "its cost is linear in paths)",
+        f"- why short of 1,000x: the farm side of this small sweep (4 cells) is dominated by "
+        f"its fixed per-run cost (worker start, imports, compile: see Farm); the bare kernel "
+        f"on one core ({res['jax_f32_path_steps_per_s_4096']:.3g} path-steps/s) is "
+        f"{res['jax_f32_path_steps_per_s_4096'] / rc['path_steps_per_s']:,.0f}x radCAD on "
+        f"{rc['processes']} processes, so the ratio reaches the target once a sweep is "
+        "large enough to amortise the farm's start-up",
     ]
 
 
