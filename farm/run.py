@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Rough single-core throughput of the float32 kernel used for --dry-run estimates
 # (path-steps per second; BENCHMARKS.md has the measured value for this machine).
-EST_PATH_STEPS_PER_CORE = 1.5e5
+EST_PATH_STEPS_PER_CORE = 1.5e6
 BYTES_PER_VALUE = 4
 
 
