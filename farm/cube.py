@@ -50,7 +50,7 @@ from .cubelayout import (
     read_root_attrs,
     write_template,
 )
-from .provenance import FARM_FORMAT, now_iso, redact_secrets
+from .provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
 from .storage import StoreRefusedError, filesystem, normalize_url, remove_store, zarr_store
 
 __all__ = [
@@ -360,22 +360,19 @@ class Cube:
         diff = ""
         if config_yaml is not None:
             diff = describe_difference(str(attrs.get("config", "")), redact_secrets(config_yaml))
-        if not diff:
-            from .provenance import kernel_fingerprint
-
-            old, new = str(attrs.get("kernel_sha256", "?")), kernel_fingerprint()
-            diff = (f"the kernel code changed since it was written (kernel {old} -> {new})"
-                    if old != new else
-                    f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}")
+        old_kernel, new_kernel = str(attrs.get("kernel_sha256", "?")), kernel_fingerprint()
+        if not diff and old_kernel != new_kernel:
+            diff = f"the kernel code changed (kernel {old_kernel} -> {new_kernel})"
+        elif not diff:
+            diff = f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}"
         return False, f"the cube at {self.url} was made with a different configuration: {diff}"
 
     def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:
         """Raise :class:`IncompatibleStoreError` unless :meth:`compatible`."""
-        ok, message = self.compatible(config_hash, config_yaml)
+        ok, msg = self.compatible(config_hash, config_yaml)
         if not ok:
-            raise IncompatibleStoreError(
-                f"{message}. Use another store.url, or add store.overwrite=true to start afresh."
-            )
+            raise IncompatibleStoreError(f"{msg}. Use another store.url, or add "
+                                         "store.overwrite=true to start afresh.")
 
     def begin_run(self) -> None:
         """Record that a (resumed) run started: sets ``run_started``, clears ``finished``."""
