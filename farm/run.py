@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from .config import config_hash, to_yaml, validate
 from .cube import Cube, create_cube, cube_exists, open_existing
-from .design import Design, cell_params, make_design
+from .design import Design, cell_params, estimate_cube_bytes, make_design
 from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
 from .lock import StoreLock
 from .progress import Progress
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # Rough single-core throughput of the float32 kernel used for --dry-run estimates
 # (path-steps per second; BENCHMARKS.md has the measured value for this machine).
 EST_PATH_STEPS_PER_CORE = 1.5e6
-BYTES_PER_VALUE = 4
 
 
 @dataclass
@@ -66,16 +65,11 @@ def storage_options(cfg: DictConfig) -> dict[str, Any]:
 
 def estimate(cfg: DictConfig, design: Design) -> dict[str, float]:
     """Store size (bytes) and wall time (s) estimates for ``--dry-run``."""
-    from kernels import PATH_OUTPUTS, PROBABILITIES, STATS
-
     n_paths, n_steps = int(cfg.sweep.paths), int(cfg.sweep.steps)
-    per_cell = len(PATH_OUTPUTS) * len(STATS) + len(PROBABILITIES) + 1
-    if cfg.store.paths:
-        per_cell += len(PATH_OUTPUTS) * n_paths
     workers = int(cfg.runtime.workers) or os.cpu_count() or 1
     seconds = design.n_cells * n_paths * n_steps / (EST_PATH_STEPS_PER_CORE * workers)
-    return {"bytes": design.n_cells * per_cell * BYTES_PER_VALUE, "seconds": seconds,
-            "workers": workers}
+    return {"bytes": estimate_cube_bytes(design, n_paths, bool(cfg.store.paths)),
+            "seconds": seconds, "workers": workers}
 
 
 def dry_run_text(cfg: DictConfig, design: Design) -> str:
