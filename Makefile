@@ -13,9 +13,12 @@ $(UV):
 	@echo ">> uv not found: installing it with pip (user site)"
 	$(PYTHON) -m pip install --user --quiet uv
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+# --compile-bytecode: every Ray worker and CLI process imports jax/xarray/ray from
+# .pyc instead of re-compiling their sources (this machine sets PYTHONDONTWRITEBYTECODE,
+# so nothing would ever be cached): `import jax` 2.1 s -> 0.9 s on one core.
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
 	@echo ">> creating/updating $(VENV) from uv.lock"
-	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --python $(PYTHON)
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 env: $(VENV)/.synced

@@ -99,11 +99,10 @@ def run_farm(overrides: list[str], workers: int) -> dict:
 
 
 def run_bare(overrides: list[str]) -> dict:
-    import jax
-
     from farm.config import compose_config
     from farm.design import make_design
     from farm.run import _tasks
+    from farm.seeding import key_from_words
     from kernels import COMPILE_COUNTER, simulate_block
 
     cfg = compose_config(overrides)
@@ -111,7 +110,7 @@ def run_bare(overrides: list[str]) -> dict:
     t0 = time.perf_counter()
     with WorkerRss() as wr:
         for task in _tasks(cfg, design, list(range(design.n_blocks))):
-            simulate_block(task.params, key=jax.random.wrap_key_data(task.key_data),
+            simulate_block(task.params, key=key_from_words(task.seed, task.hash_words),
                            n_paths=task.n_paths, n_steps=task.n_steps, t_dof=task.t_dof,
                            dtype=task.dtype, validate=False)
     wall = time.perf_counter() - t0

@@ -22,15 +22,15 @@ workers (a :class:`Cube` pickles to its URL and reopens lazily).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
@@ -68,6 +68,9 @@ __all__ = [
     "path_var_name",
     "read_root_attrs",
 ]
+
+if TYPE_CHECKING:  # xarray is imported where needed: workers only write with zarr
+    import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,18 @@ def open_existing(
     return cube
 
 
+def _write_concurrently(writes: list[tuple[zarr.Array, tuple[slice, ...], np.ndarray]]) -> None:
+    """Write ``array[selection] = value`` for all ``writes`` in one pass of zarr's event
+    loop (the ~25 small chunks of a block are encoded and stored concurrently: one
+    round trip to an object store instead of 25, ~3x faster on a local disk)."""
+    from zarr.core.sync import sync
+
+    async def _all() -> None:
+        await asyncio.gather(*(a.async_array.setitem(sel, v) for a, sel, v in writes))
+
+    sync(_all())
+
+
 class Cube:
     """An open farm cube. Cheap to pickle (URL and storage options; zarr reopens lazily)."""
 
@@ -238,6 +253,8 @@ class Cube:
 
     def dataset(self, **kwargs: Any) -> xr.Dataset:
         """The cube as a lazy xarray Dataset (``xarray.open_zarr``)."""
+        import xarray as xr
+
         fs, path = filesystem(self.url, self.storage_options)
         consolidated = bool(json.loads(fs.cat_file(f"{path}/zarr.json")).get(
             "consolidated_metadata"))  # always, unless written by something else
@@ -300,8 +317,9 @@ class Cube:
                 todo.append((path_var_name(name), arr))
         elif paths is not None:
             raise ValueError(f"{self.url} does not store per-path outputs (store.paths=false)")
-        for name, arr in todo:
-            self._array(name)[index + (slice(None),) * (arr.ndim - len(sub))] = arr
+        writes = [(self._array(name), index + (slice(None),) * (arr.ndim - len(sub)), arr)
+                  for name, arr in todo]
+        _write_concurrently(writes)
 
     def _set_status(self, block: BlockLike, value: int) -> None:
         index, sub = self._index(block)
@@ -378,11 +396,11 @@ class Cube:
         """Record that a (resumed) run started: sets ``run_started``, clears ``finished``."""
         self._update_attrs({"run_started": now_iso()}, remove=("finished", "complete"))
 
-    def finalize(self) -> np.ndarray:
+    def finalize(self, attrs: Mapping[str, Any] | None = None) -> np.ndarray:
         """Record completion, prune stale failure messages, consolidate metadata.
 
-        Sets attrs ``finished`` (UTC ISO time), ``complete`` and the block counts;
-        returns :meth:`block_status`.
+        Sets attrs ``finished`` (UTC ISO time), ``complete``, the block counts and any
+        extra ``attrs`` (e.g. the workers' PRNG settings); returns :meth:`block_status`.
         """
         status = self.block_status()
         failed = {k: v for k, v in self.failed_blocks().items()
@@ -394,6 +412,7 @@ class Cube:
             "blocks_failed": int((status == STATUS_FAILED).sum()),
             "blocks_pending": int((status == STATUS_PENDING).sum()),
             "failed_blocks": json.dumps({str(k): v for k, v in sorted(failed.items())}),
+            **dict(attrs or {}),
         })
         consolidate(self.url, self.storage_options)
         self._group, self._arrays = None, {}

@@ -11,15 +11,17 @@ import json
 import math
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 from .storage import filesystem, zarr_store
+
+if TYPE_CHECKING:  # imported where needed: workers write blocks with zarr alone
+    import xarray as xr
 
 __all__ = [
     "PATH_DIM",
@@ -90,6 +92,8 @@ def has_content(url: str, storage_options: Mapping[str, Any] | None) -> bool:
 
 
 def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr.Dataset:
+    import xarray as xr
+
     dims, shape = tuple(design.cell_dims), tuple(int(n) for n in design.shape)
     reserved = {STAT_DIM, PATH_DIM, STATUS_VAR, *PATH_OUTPUTS, *PROBABILITIES}
     reserved |= {path_var_name(v) for v in PATH_OUTPUTS}

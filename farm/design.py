@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from farm.blocks import Block
 from farm.config import ConfigError, model_values
 
 __all__ = [
@@ -46,26 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, eq=False)
-class Block:
-    """One chunk of the cube: the cells one task simulates.
-
-    index: 0..n_blocks-1, C order over the chunk grid.
-    region: cell dim -> slice of the cube, chunk-aligned (for ``to_zarr(region=...)``).
-    cells: flat cell indices (C order over the cell dims) in region order, so
-        ``values.reshape(region shape)`` fits the region.
-    """
-
-    index: int
-    region: dict[str, slice]
-    cells: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of the region over the cell dims."""
-        return tuple(s.stop - s.start for s in self.region.values())
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,15 +293,16 @@ def cell_params(cfg_model: Any, design: Design, cells: np.ndarray, *,
     leaf is float64 with shape ``(len(cells),)`` (vector fields ``(len(cells), k)``).
     ``validate=True`` range-checks the block (``kernels.params.validate_params``).
     """
-    from kernels.params import make_params, stack_params, validate_params
+    from kernels.params import ModelParams, make_params, repeat_params, validate_params
 
     idx = np.asarray(cells, dtype=np.int64).ravel()
     if idx.size == 0:
         raise ValueError("cell_params needs at least one cell")
     if idx.min() < 0 or idx.max() >= design.n_cells:
         raise IndexError(f"cell indices must be in [0, {design.n_cells})")
-    base = make_params(model_values(cfg_model), validate=False)
-    block = stack_params([base] * idx.size)
+    base = cfg_model if isinstance(cfg_model, ModelParams) else make_params(
+        model_values(cfg_model), validate=False)
+    block = repeat_params(base, idx.size)
     swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
     params = block._replace(**swept)
     return validate_params(params) if validate else params

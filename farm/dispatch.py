@@ -44,7 +44,8 @@ class BlockTask:
 
     block: Any  # farm.design.Block
     params: Any  # kernels.params.ModelParams, padded to block_cells cells
-    key_data: np.ndarray  # jax.random.key_data of the block's key(s)
+    seed: int  # root seed
+    hash_words: np.ndarray | None  # farm.seeding.block_hash_words (None: common seeding)
     n_paths: int
     n_steps: int
     t_dof: int
@@ -63,6 +64,10 @@ class BlockReceipt:
     node_id: str
     pid: int
     compiles: int
+    prng: tuple[tuple[str, Any], ...] = ()  # the worker's JAX PRNG settings
+    kernel_s: float = 0.0  # simulate_block, compile included when it compiled
+    write_s: float = 0.0  # Zarr writes of data and status
+    entered: float = 0.0  # time.time() when the task's function was entered
 
 
 def fault_settings() -> tuple[tuple[str, str], ...]:
@@ -87,13 +92,16 @@ def _inject_faults(index: int, faults: tuple[tuple[str, str], ...]) -> None:
 
 def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
-    import jax
-
+    entered = time.time()
+    start = time.perf_counter()
     from kernels import COMPILE_COUNTER, simulate_block
 
+    from .provenance import jax_prng_info
+    from .seeding import key_from_words
+
     _inject_faults(task.block.index, task.faults)
-    start = time.perf_counter()
-    key = jax.random.wrap_key_data(task.key_data)
+    t_kernel = time.perf_counter()
+    key = key_from_words(task.seed, task.hash_words)
     res = simulate_block(task.params, key=key, n_paths=task.n_paths, n_steps=task.n_steps,
                          t_dof=task.t_dof, dtype=task.dtype, return_paths=task.store_paths,
                          validate=False)
@@ -101,7 +109,9 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     stats = {k: v[:n] for k, v in res.stats.items()}
     probs = {k: v[:n] for k, v in res.probs.items()}
     paths = None if res.paths is None else {k: v[:n] for k, v in res.paths.items()}
+    t_write = time.perf_counter()
     cube.write_block(task.block, stats, probs, paths)
+    t_end = time.perf_counter()
     try:
         import ray
 
@@ -109,7 +119,9 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     except Exception:  # pragma: no cover - outside Ray
         node = "local"
     return BlockReceipt(task.block.index, n, time.perf_counter() - start, node, os.getpid(),
-                        COMPILE_COUNTER["simulate_block"])
+                        COMPILE_COUNTER["simulate_block"], tuple(sorted(jax_prng_info().items())),
+                        kernel_s=t_write - t_kernel,
+                        write_s=t_end - t_write, entered=entered)
 
 
 def worker_env() -> dict[str, str]:

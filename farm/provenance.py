@@ -18,7 +18,7 @@ import os
 import platform
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ __all__ = [
     "jax_prng_info",
     "now_iso",
     "package_versions",
+    "prng_attrs",
     "provenance_attrs",
     "redact_secrets",
 ]
@@ -90,6 +91,28 @@ def jax_prng_info() -> dict[str, Any]:
         "jax_threefry_partitionable": bool(getattr(cfg, "jax_threefry_partitionable", False)),
         "jax_enable_x64": bool(getattr(cfg, "jax_enable_x64", False)),
     }
+
+
+def prng_attrs(reported: Iterable[Mapping[str, Any]], recorded: str = "") -> dict[str, Any]:
+    """The cube attrs for the PRNG settings ``reported`` by a run's workers.
+
+    ``recorded`` is the cube's current ``jax_prng_impl`` (``""`` for a new cube). Settings
+    that differ between workers, or from an earlier run of a resumed cube, change the bits
+    of the affected blocks: they are all recorded (joined by `` | ``) with a warning.
+    """
+    seen = list({tuple(sorted(r.items())): dict(r) for r in reported}.values())
+    if not seen:
+        return {}
+    out = dict(seen[0])
+    impls = [str(r.get("jax_prng_impl", "")) for r in seen]
+    before = set(recorded.split(" | ")) if recorded else set()
+    if len(seen) > 1 or (before and before != {impls[0]}):
+        everything = sorted({*impls, *before})
+        log.warning("blocks of this cube were made with different JAX PRNG settings %s: "
+                    "their random numbers are not comparable", seen)
+        out["jax_prng_impl"] = " | ".join(everything)
+        out["jax_prng_mixed"] = json.dumps(seen)
+    return out
 
 
 def git_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -160,6 +183,7 @@ def provenance_attrs(
     seeding: str,
     n_paths: int,
     n_steps: int,
+    prng: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance attrs of a new cube (docs/internal-contracts.md, "the cube").
 
@@ -171,6 +195,9 @@ def provenance_attrs(
     design : a :class:`farm.design.Design`; ``design.to_attrs()`` is stored as JSON.
     root_seed, seeding : the root PRNG seed and ``common`` / ``independent``.
     n_paths, n_steps : Monte Carlo paths per cell and time steps per path.
+    prng : :func:`jax_prng_info` of the process that makes the random numbers. ``farm
+        run`` leaves it out (its driver never imports JAX) and records the workers'
+        settings when the run finishes (:func:`prng_attrs`); until then it is ``""``.
     """
     design_attrs = design.to_attrs()
     attrs: dict[str, Any] = {
@@ -184,7 +211,7 @@ def provenance_attrs(
         "n_steps": int(n_steps),
         "kernel_sha256": kernel_fingerprint(),
         "versions": json.dumps(package_versions()),
-        **jax_prng_info(),
+        **(dict(prng) if prng is not None else {"jax_prng_impl": ""}),
         **git_info(),
         "created": now_iso(),
         "failed_blocks": "{}",

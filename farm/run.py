@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from .config import config_hash, to_yaml, validate
+from .config import config_hash, model_values, to_yaml, validate
 from .cube import Cube, create_cube, cube_exists, open_existing
 from .design import Design, cell_params, estimate_cube_bytes, make_design
 from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
 from .lock import StoreLock
 from .progress import Progress
-from .provenance import provenance_attrs
-from .seeding import block_key
+from .provenance import prng_attrs, provenance_attrs
+from .seeding import block_hash_words
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class RunReport:
     seconds: float = 0.0
     nodes: set[str] = field(default_factory=set)
     max_compiles_per_worker: int = 0
+    prng: list[dict[str, Any]] = field(default_factory=list)  # workers' PRNG settings
 
     @property
     def ok(self) -> bool:
@@ -108,19 +109,21 @@ def _human_seconds(s: float) -> str:
 
 
 def _tasks(cfg: DictConfig, design: Design, todo: list[int]) -> Iterator[BlockTask]:
-    """Build block tasks lazily (nothing accumulates over all cells)."""
-    import jax
+    """Build block tasks lazily (nothing accumulates over all cells). No JAX here: the
+    worker makes the keys (:func:`farm.seeding.key_from_words`)."""
+    from kernels.params import make_params
 
     block_cells = math.prod(design.chunks)
+    base = make_params(model_values(cfg.model), validate=False)  # swept axes replaced per cell
     seeding = str(cfg.sweep.seeding)
     faults = fault_settings()
     for i in todo:
         block = design.block(i)
         cells = np.asarray(block.cells)
         padded = np.concatenate([cells, np.repeat(cells[-1:], block_cells - len(cells))])
-        params = cell_params(cfg.model, design, padded)
-        key = block_key(int(cfg.seed), seeding, design, padded)
-        yield BlockTask(block=block, params=params, key_data=np.asarray(jax.random.key_data(key)),
+        params = cell_params(base, design, padded)
+        words = block_hash_words(seeding, design, padded)
+        yield BlockTask(block=block, params=params, seed=int(cfg.seed), hash_words=words,
                         n_paths=int(cfg.sweep.paths), n_steps=int(cfg.sweep.steps),
                         t_dof=int(cfg.model.t_dof), dtype="float32",
                         store_paths=bool(cfg.store.paths), faults=faults)
@@ -169,7 +172,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
                 _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
-            cube.finalize()
+            cube.finalize(prng_attrs(report.prng, str(cube.attrs.get("jax_prng_impl", ""))))
     finally:
         if ray_started:
             import ray
@@ -216,6 +219,8 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
         report.done_now += 1
         report.nodes.add(r.node_id)
         report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
+        if dict(r.prng) not in report.prng:
+            report.prng.append(dict(r.prng))
         bar.update(r.n_cells)
         lock.refresh()
         if kill_after and report.done_now >= kill_after:  # test hook: die like kill -9

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from farm.design import Block, Design
+from farm.blocks import Block
 
-__all__ = ["block_key", "cell_hash_words", "cell_keys", "root_key"]
+if TYPE_CHECKING:
+    from farm.design import Design
+
+__all__ = ["block_hash_words", "block_key", "cell_hash_words", "cell_keys", "key_from_words",
+           "root_key"]
 
 
 def root_key(seed: int) -> Any:
@@ -63,6 +67,30 @@ def cell_keys(seed: int, design: Design, cells: np.ndarray) -> Any:
     return _fold_words()(root_key(seed), cell_hash_words(design, cells))
 
 
+def _check_seeding(seeding: str) -> None:
+    if seeding not in ("common", "independent"):
+        raise ValueError(f"sweep.seeding={seeding!r} is not allowed; "
+                         "allowed: common | independent")
+
+
+def block_hash_words(seeding: str, design: Design, block: Block | np.ndarray) -> np.ndarray | None:
+    """What a worker needs besides the root seed to make the block's key, without JAX:
+    ``None`` for ``common``, the (n, 2) uint32 :func:`cell_hash_words` for ``independent``.
+    The driver sends these; the worker calls :func:`key_from_words`."""
+    _check_seeding(seeding)
+    if seeding == "common":
+        return None
+    cells = block.cells if isinstance(block, Block) else np.asarray(block)
+    return cell_hash_words(design, cells)
+
+
+def key_from_words(seed: int, words: np.ndarray | None) -> Any:
+    """The block's key from :func:`block_hash_words`: the root key, or one key per cell."""
+    if words is None:
+        return root_key(seed)
+    return _fold_words()(root_key(seed), np.asarray(words, dtype=np.uint32))
+
+
 def block_key(seed: int, seeding: str, design: Design, block: Block | np.ndarray) -> Any:
     """The ``key`` argument of ``kernels.simulate_block`` for ``block``.
 
@@ -70,9 +98,4 @@ def block_key(seed: int, seeding: str, design: Design, block: Block | np.ndarray
     keys, one per cell of ``block`` (a :class:`Block` or an array of flat cell
     indices, e.g. a block's cells padded to the static block size).
     """
-    if seeding == "common":
-        return root_key(seed)
-    if seeding == "independent":
-        cells = block.cells if isinstance(block, Block) else np.asarray(block)
-        return cell_keys(seed, design, cells)
-    raise ValueError(f"sweep.seeding={seeding!r} is not allowed; allowed: common | independent")
+    return key_from_words(seed, block_hash_words(seeding, design, block))

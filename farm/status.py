@@ -82,7 +82,7 @@ def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) ->
         f"config:    hash {str(attrs.get('config_hash', '?'))[:16]}   "
         f"git {str(attrs.get('git_commit', '?'))[:12]}"
         + (" (dirty)" if attrs.get("git_dirty") else "")
-        + f"   prng {attrs.get('jax_prng_impl', '?')}",
+        + f"   prng {attrs.get('jax_prng_impl') or '?'}",
         f"created:   {attrs.get('created', '?')}",
     ]
     if attrs.get("run_started"):

@@ -26,6 +26,7 @@ __all__ = [
     "baseline",
     "make_params",
     "oct2025",
+    "repeat_params",
     "stack_params",
     "validate_params",
 ]
@@ -331,6 +332,15 @@ def stack_params(cells: list[ModelParams]) -> ModelParams:
         raise ValueError("a block needs at least one cell")
     return ModelParams(*(np.stack([np.asarray(getattr(c, f), dtype=float) for c in cells])
                          for f in ModelParams._fields))
+
+
+def repeat_params(params: ModelParams, n: int) -> ModelParams:
+    """``n`` copies of single-cell ``params`` as a block (leading ``cells`` axis, float64);
+    the same as ``stack_params([params] * n)``, without a Python loop over cells."""
+    if n < 1:
+        raise ValueError("a block needs at least one cell")
+    return ModelParams(*(np.repeat(np.asarray(v, dtype=float)[None], n, axis=0)
+                         for v in params))
 
 
 def baseline() -> ModelParams:

@@ -25,7 +25,7 @@ from farm.cube import (
     open_existing,
     path_var_name,
 )
-from farm.provenance import provenance_attrs, redact_secrets
+from farm.provenance import jax_prng_info, prng_attrs, provenance_attrs, redact_secrets
 from farm.status import store_summary
 from farm.storage import StoreRefusedError
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
@@ -275,16 +275,31 @@ def test_no_secrets_in_attrs(tmp_path, monkeypatch):
 
 def test_provenance_attrs_content():
     design = grid_design()
-    attrs = provenance_attrs("a: 1\n", "h", design, 7, "independent", 64, 96)
+    attrs = provenance_attrs("a: 1\n", "h", design, 7, "independent", 64, 96,
+                             prng=jax_prng_info())
     json.dumps(attrs)
     versions = json.loads(attrs["versions"])
     for pkg in ("python", "jax", "jaxlib", "numpy", "xarray", "zarr", "ray", "hydra-core"):
         assert versions[pkg]
-    assert attrs["jax_prng_impl"]
+    assert attrs["jax_prng_impl"] == "threefry2x32"
+    assert provenance_attrs("a: 1\n", "h", design, 7, "common", 64, 96)["jax_prng_impl"] == ""
     assert attrs["root_seed"] == 7 and attrs["seeding"] == "independent"
     assert len(attrs["git_commit"]) == 40 or attrs["git_commit"] == "unknown"
     assert isinstance(attrs["git_dirty"], bool)
     assert json.loads(attrs["design"]) == json.loads(json.dumps(design.to_attrs()))
+
+
+def test_prng_attrs_record_the_workers_settings_and_flag_mixtures(caplog):
+    a = {"jax_prng_impl": "threefry2x32", "jax_enable_x64": False}
+    b = {"jax_prng_impl": "rbg", "jax_enable_x64": False}
+    assert prng_attrs([]) == {}
+    assert prng_attrs([a, dict(a)]) == a
+    assert prng_attrs([a], recorded="threefry2x32") == a
+    assert "not comparable" not in caplog.text
+    mixed = prng_attrs([a, b])
+    assert mixed["jax_prng_impl"] == "rbg | threefry2x32"
+    assert "not comparable" in caplog.text
+    assert prng_attrs([b], recorded="threefry2x32")["jax_prng_impl"] == "rbg | threefry2x32"
 
 
 def test_block_write_is_fast(tmp_path):

@@ -12,10 +12,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from farm.config import ConfigError, compose_config, validate
+from farm.config import ConfigError, compose_config, model_values, validate
 from farm.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
 from farm.seeding import block_key, root_key
-from kernels.params import VECTOR_FIELDS, ModelParams, baseline
+from kernels.params import (
+    VECTOR_FIELDS,
+    ModelParams,
+    baseline,
+    make_params,
+    repeat_params,
+    stack_params,
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -129,6 +136,10 @@ def test_cell_params_replaces_only_the_axes():
             np.testing.assert_array_equal(leaf, np.tile(getattr(base, name), (3, 1)))
         else:
             np.testing.assert_array_equal(leaf, np.full(3, getattr(base, name)))
+    # the driver passes the model once made (a ModelParams): the same block
+    again = cell_params(make_params(model_values(cfg.model)), d, cells)
+    for name in ModelParams._fields:
+        np.testing.assert_array_equal(getattr(again, name), getattr(p, name), err_msg=name)
 
 
 def test_to_attrs_is_json():
@@ -258,3 +269,13 @@ def test_independent_keys_follow_values_and_seed():
     np.testing.assert_array_equal(a, b)
     c = _key_data(block_key(1, "independent", small, np.arange(small.n_cells)))
     assert not np.array_equal(a, c)
+
+
+def test_repeat_params_is_stack_params_of_copies():
+    p = baseline()
+    a, b = repeat_params(p, 5), stack_params([p] * 5)
+    for name in ModelParams._fields:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert np.asarray(getattr(a, name)).dtype == np.float64
+    with pytest.raises(ValueError, match="at least one cell"):
+        repeat_params(p, 0)

@@ -46,6 +46,7 @@ def test_cube_is_complete_and_named(reference_cube):
                                                "integration", "stat")
     assert np.all(arrays["status"] == 1)
     assert np.all(np.isfinite(arrays["drawdown_btc"]))
+    assert ds.attrs["jax_prng_impl"] == "threefry2x32"  # reported by the workers
 
 
 def test_identical_for_one_worker_and_other_block_size(tmp_path, reference_cube):
