@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 
 FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE")
 # XLA's own thread pool would fight the Ray workers for cores: one thread per worker.
+# NPROC=1 sizes XLA's CPU client pool (tf_XLAEigen) to one thread; without it each
+# worker hands work between threads on every core and two workers on two cores lose
+# ~20 % to each other (BENCHMARKS.md, "Farm").
 WORKER_ENV = {
+    "NPROC": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -124,6 +128,23 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
                         write_s=t_end - t_write, entered=entered)
 
 
+WARM_HOOK = "farm.dispatch.warm_worker"
+
+
+def warm_worker() -> None:
+    """Ray ``worker_process_setup_hook``: import what a block needs (JAX, the kernel,
+    zarr) when the worker process starts, so the import overlaps Ray's start-up and
+    the driver's cube creation instead of delaying the first block. Never fails."""
+    try:
+        import zarr  # noqa: F401
+
+        import kernels.simulate  # noqa: F401  (imports jax)
+
+        from . import cube, provenance, seeding  # noqa: F401
+    except Exception as exc:  # pragma: no cover - the task imports again and reports
+        log.warning("worker warm-up import failed: %s", exc)
+
+
 def worker_env() -> dict[str, str]:
     """Environment for Ray workers: single-threaded XLA."""
     return dict(WORKER_ENV)
@@ -135,8 +156,9 @@ def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
 
     if ray.is_initialized():
         return False, int(ray.cluster_resources().get("CPU", 1))
+    runtime_env = {"env_vars": worker_env(), "worker_process_setup_hook": WARM_HOOK}
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True,
-                              "runtime_env": {"env_vars": worker_env()}}
+                              "runtime_env": runtime_env}
     if address:
         ray.init(address=address, **kwargs)
     else:
