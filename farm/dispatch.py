@@ -150,15 +150,19 @@ def worker_env() -> dict[str, str]:
     return dict(WORKER_ENV)
 
 
+def runtime_env() -> dict[str, Any]:
+    """The Ray ``runtime_env`` of a farm run: :func:`worker_env` and :func:`warm_worker`."""
+    return {"env_vars": worker_env(), "worker_process_setup_hook": WARM_HOOK}
+
+
 def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
     """Connect to (or start) Ray; returns ``(started_here, cpus)``. Binds to 127.0.0.1."""
     import ray
 
     if ray.is_initialized():
         return False, int(ray.cluster_resources().get("CPU", 1))
-    runtime_env = {"env_vars": worker_env(), "worker_process_setup_hook": WARM_HOOK}
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True,
-                              "runtime_env": runtime_env}
+                              "runtime_env": runtime_env()}
     if address:
         ray.init(address=address, **kwargs)
     else:

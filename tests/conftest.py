@@ -78,11 +78,11 @@ def ray_local():
     """A real local Ray instance (2 CPUs, 127.0.0.1) shared by the farm tests."""
     import ray
 
-    from farm.dispatch import worker_env
+    from farm.dispatch import runtime_env
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level="WARNING", runtime_env={"env_vars": worker_env()})
+                 logging_level="WARNING", runtime_env=runtime_env())
     yield ray
     ray.shutdown()
 

@@ -159,3 +159,25 @@ def test_farm_report_writes_html_with_non_empty_images(reference_cube, tmp_path,
         png = base64.b64decode(b64)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     assert "sample paths" in html
+
+
+
+def test_workers_run_xla_on_one_thread_and_import_jax_at_start(ray_local):
+    def probe() -> dict:
+        """In a Ray worker: XLA's CPU pool threads after a jitted call, and whether JAX
+        was imported before this task (by the worker's setup hook)."""
+        import os
+        import sys
+
+        warm = "jax" in sys.modules
+        import jax
+        import jax.numpy as jnp
+
+        jax.jit(lambda x: jnp.sin(x).sum())(jnp.ones(1 << 16)).block_until_ready()
+        names = [open(f"/proc/self/task/{t}/comm").read().strip()
+                 for t in os.listdir("/proc/self/task")]
+        return {"warm": warm, "xla_pool": sum(n.startswith("tf_XLAEigen") for n in names)}
+
+    info = ray_local.get(ray_local.remote(probe).remote())
+    assert info["warm"], "the worker setup hook did not import JAX"
+    assert info["xla_pool"] <= 1, f"XLA CPU pool has {info['xla_pool']} threads (want 1)"
