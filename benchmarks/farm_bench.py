@@ -69,18 +69,35 @@ def _grid(n_lev: int, n_corr: int, n_fed: int, n_int: int) -> list[str]:
             axis("fed_put", n_fed, 0.0, 1.0), axis("integration", n_int, 0.0, 1.0)]
 
 
-def overhead(sweep: list[str]) -> dict:
-    """Farm (1 worker, core 0) vs bare kernel (core 0) on the same cells, compile included."""
-    farm = drive("farm", sweep, cores="0", workers=1)
-    bare = drive("bare", sweep, cores="0")
+def _fastest(runs: list[dict | None]) -> dict | None:
+    """The run with the smallest wall time, with every run's wall time attached."""
+    ok = [r for r in runs if r is not None]
+    if len(ok) < len(runs):
+        return None
+    best = dict(min(ok, key=lambda r: r["wall_s"]))
+    best["walls_s"] = [r["wall_s"] for r in ok]
+    return best
+
+
+def overhead(sweep: list[str], repeats: int = 1) -> dict:
+    """Farm (1 worker, core 0) vs bare kernel (core 0) on the same cells, compile included.
+
+    With ``repeats`` > 1 the two alternate (farm, bare, farm, bare, ...) and each side
+    keeps its fastest run, so a burst of load from other jobs hits neither side alone.
+    """
+    farms, bares = [], []
+    for _ in range(repeats):
+        farms.append(drive("farm", sweep, cores="0", workers=1))
+        bares.append(drive("bare", sweep, cores="0"))
+    farm, bare = _fastest(farms), _fastest(bares)
     if farm is None or bare is None:
         return {"error": "a driver run failed (see log)"}
     return {"farm": farm, "bare": bare, "overhead": farm["wall_s"] / bare["wall_s"] - 1.0}
 
 
-def workers_speedup(sweep: list[str], one: dict | None = None) -> dict:
+def workers_speedup(sweep: list[str], one: dict | None = None, repeats: int = 1) -> dict:
     one = one or drive("farm", sweep, cores="0", workers=1)
-    two = drive("farm", sweep, cores="0,1", workers=2)
+    two = _fastest([drive("farm", sweep, cores="0,1", workers=2) for _ in range(repeats)])
     if one is None or two is None:
         return {"error": "a driver run failed (see log)"}
     return {"one": one, "two": two, "speedup": one["wall_s"] / two["wall_s"]}
@@ -117,8 +134,8 @@ def measure(quick: bool) -> dict:
         return {"available": False, "note": "not measured in --quick mode (run `make bench`)"}
     default = ["sweep=default"]
     out: dict = {"available": True, "smoke": overhead(["sweep=smoke"])}
-    out["default"] = overhead(default)
-    out["workers"] = workers_speedup(default, out["default"].get("farm"))
+    out["default"] = overhead(default, repeats=2)
+    out["workers"] = workers_speedup(default, out["default"].get("farm"), repeats=2)
     out["rss"] = rss_growth()
     out["zarr"] = zarr_throughput(default)
     return out

@@ -50,6 +50,10 @@ class RunReport:
     nodes: set[str] = field(default_factory=set)
     max_compiles_per_worker: int = 0
     prng: list[dict[str, Any]] = field(default_factory=list)  # workers' PRNG settings
+    setup_seconds: float = 0.0  # validation, design, store lock, cube creation/opening
+    blocks_seconds: float = 0.0  # first task submitted -> last block done (compile included)
+    kernel_seconds: float = 0.0  # summed over blocks: the kernel in the workers
+    write_seconds: float = 0.0  # summed over blocks: the workers' Zarr writes
 
     @property
     def ok(self) -> bool:
@@ -169,6 +173,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
             if todo:
                 started_here, cpus = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
                 ray_started = ray_started or started_here
+                report.setup_seconds = time.perf_counter() - started
                 _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
@@ -219,6 +224,8 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
         report.done_now += 1
         report.nodes.add(r.node_id)
         report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
+        report.kernel_seconds += r.kernel_s
+        report.write_seconds += r.write_s
         if dict(r.prng) not in report.prng:
             report.prng.append(dict(r.prng))
         bar.update(r.n_cells)
@@ -231,11 +238,13 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
         cube.mark_failed(block, message)
         bar.update(0, failed=len(block.cells))
 
+    t0 = time.perf_counter()
     try:
         dispatch(_tasks(cfg, design, todo), cube, max_in_flight=in_flight,
                  retries=int(rt.retries), cpus_per_task=int(rt.cpus_per_task),
                  on_done=on_done, on_failed=on_failed)
     finally:
+        report.blocks_seconds = time.perf_counter() - t0
         bar.close()
 
 
@@ -256,7 +265,9 @@ def summary_text(report: RunReport, cfg: DictConfig) -> str:
         f"  blocks : {report.n_blocks} ({report.done_before} already done, "
         f"{report.done_now} run now, {len(report.failed)} failed)",
         f"  cells  : {report.n_cells} x {n_paths} paths x {int(cfg.sweep.steps)} steps",
-        f"  wall   : {_human_seconds(report.seconds)}",
+        f"  wall   : {_human_seconds(report.seconds)}"
+        + (f" (setup {report.setup_seconds:.1f} s incl. Ray start; blocks "
+           f"{_human_seconds(report.blocks_seconds)})" if report.done_now else ""),
     ]
     if report.nodes:
         lines.append(f"  nodes  : {len(report.nodes)}; kernel compiles per worker: "

@@ -113,7 +113,7 @@ class RuntimeConfig:
     """
 
     workers: int = 0
-    block_cells: int = 64
+    block_cells: int = 128
     max_in_flight: int = 0
     retries: int = 3
     address: Optional[str] = None  # noqa: UP045

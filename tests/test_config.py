@@ -72,7 +72,7 @@ def test_default_sweep_is_the_card_grid():
     assert list(cfg.sweep.axes) == ["leverage", "correlation", "fed_put", "integration"]
     assert make_design(cfg).n_cells >= 2000
     assert (cfg.sweep.paths, cfg.sweep.steps, cfg.sweep.seeding) == (256, 96, "common")
-    assert cfg.runtime.block_cells == 64 and cfg.runtime.retries == 3
+    assert cfg.runtime.block_cells == 128 and cfg.runtime.retries == 3
     assert cfg.runtime.address is None and cfg.store.paths is False
 
 
