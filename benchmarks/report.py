@@ -70,6 +70,13 @@ def _kernel_table(res: dict) -> list[str]:
     return out
 
 
+def _walls(d: dict) -> str:
+    walls = d.get("walls_s") or []
+    if len(walls) < 2:
+        return ""
+    return f" (runs: {', '.join(f'{w:.1f}' for w in walls)} s; fastest kept)"
+
+
 def _farm_section(res: dict) -> list[str]:
     f = res["farm"]
     if not f.get("available"):
@@ -81,41 +88,46 @@ def _farm_section(res: dict) -> list[str]:
             out.append(f"- {name}: not measured ({(d or {}).get('error', 'skipped')})")
             return
         fa, ba = d["farm"], d["bare"]
+        whole = fa.get("run_sweep_s", fa["wall_s"]) / ba["wall_s"] - 1.0
         out.append(f"- **{name}** ({fa['n_cells']} cells, {fa['n_blocks']} blocks): farm "
-                   f"{fa['wall_s']:.1f} s (first task -> consolidated cube, compile included; "
-                   f"Ray start-up {fa['ray_start_s']:.1f} s apart) vs bare kernel "
-                   f"{ba['wall_s']:.1f} s -> overhead **{d['overhead']:.1%}**; "
-                   f"compiles per worker {fa['compiles_per_worker']}, bare compiles "
+                   f"{fa['wall_s']:.1f} s{_walls(fa)} (first task submitted -> consolidated "
+                   f"cube, compile included; before it, Ray start-up {fa['ray_start_s']:.1f} s "
+                   f"and the run's setup {fa.get('setup_s', 0):.1f} s: validation, design, "
+                   f"store lock, cube template) vs bare kernel {ba['wall_s']:.1f} s"
+                   f"{_walls(ba)} -> overhead **{d['overhead']:.1%}** ({whole:.1%} with the "
+                   f"setup); compiles per worker {fa['compiles_per_worker']}, bare compiles "
                    f"{ba['compiles']}; worker peak RSS {fa['worker_peak_rss_mb']:.0f} MB, "
                    f"driver {fa['driver_peak_rss_mb']:.0f} MB")
 
     out.append("Both sides on one core (`sched_setaffinity` before Ray/JAX start; workers "
-               "single-threaded XLA).")
+               "single-threaded XLA, `NPROC=1`).")
     ov("smoke sweep", f.get("smoke"))
-    if "default" in f:
-        ov("default sweep", f.get("default"))
-    else:
-        out.append(f"- default sweep: {f.get('default_note')}")
-    sm, de = f.get("smoke") or {}, f.get("default") or {}
-    if "farm" in sm and "farm" in de:
-        fixed = sm["farm"]["wall_s"] - sm["bare"]["wall_s"]
-        rest = de["farm"]["wall_s"] - de["bare"]["wall_s"] - fixed
-        out.append(f"- where the overhead goes: the smoke sweep (one block) puts the farm's fixed "
-                   f"cost per run at ~{fixed:.1f} s (worker process start, imports, the "
-                   f"worker's own compile, cube creation and consolidation); the default sweep "
-                   f"adds ~{rest:.1f} s over its {de['farm']['n_blocks']} blocks "
-                   f"(~{1000 * rest / de['farm']['n_blocks']:.0f} ms per block: task round trip, "
-                   f"Zarr region writes, and Ray's raylet/GCS/driver sharing the one core). "
-                   f"The machine is shared with other jobs: load average "
-                   f"{res['machine']['load_at_start'][0]:.1f} at start, "
-                   f"{res['machine']['load_at_end'][0]:.1f} at end, which hits the 2-worker "
-                   f"run hardest (its second core is the one others use).")
+    ov("default sweep", f.get("default"))
+    de = f.get("default") or {}
+    if "farm" in de and "kernel_s" in de["farm"]:
+        fa, ba = de["farm"], de["bare"]
+        slower = fa["kernel_s"] - ba["wall_s"]
+        rest = fa["wall_s"] - fa["kernel_s"] - fa["write_s"]
+        out.append(
+            f"- where the overhead goes (default sweep, {fa['wall_s'] - ba['wall_s']:.1f} s): "
+            f"the worker's kernel calls took {fa['kernel_s']:.1f} s against the bare "
+            f"kernel's {ba['wall_s']:.1f} s ({slower:+.1f} s: Ray's own processes, idle, "
+            f"take ~3 % of the one core they share with the worker); Zarr writes "
+            f"{fa['write_s']:.1f} s ({1000 * fa['write_s'] / fa['n_blocks']:.0f} ms per "
+            f"block); the remaining {rest:.1f} s are the worker's imports that had not "
+            f"finished when the first block arrived, task round trips, and the final "
+            f"consolidation. Load average {res['machine']['load_at_start'][0]:.1f} at the "
+            f"start of the benchmark run, {res['machine']['load_at_end'][0]:.1f} at the end.")
     w = f.get("workers")
     if w and "speedup" in w:
+        two = w["two"]
+        per = (f"; summed kernel time {two['kernel_s']:.1f} s vs {w['one']['kernel_s']:.1f} s "
+               f"with one worker" if "kernel_s" in two else "")
         out.append(f"- **1 vs 2 workers** (default sweep; 1 worker on core 0, 2 workers on "
-                   f"cores 0-1, one single-threaded XLA worker per core): "
-                   f"{w['one']['wall_s']:.1f} s vs {w['two']['wall_s']:.1f} s -> "
-                   f"**{w['speedup']:.2f}x**")
+                   f"cores 0-1 with the driver and Ray's processes): "
+                   f"{w['one']['wall_s']:.1f} s vs {two['wall_s']:.1f} s{_walls(two)} -> "
+                   f"**{w['speedup']:.2f}x**{per} (the two workers and Ray's processes "
+                   "share the cores, and the last blocks of one worker run alone)")
     r = f.get("rss")
     if r and "growth" in r:
         out.append(f"- **driver RSS** (peak RSS polled every 0.2 s; 16 paths x 8 steps per cell "
@@ -153,13 +165,11 @@ def _radcad_section(res: dict) -> list[str]:
         + (f" on {fa['n_cells']} cells x {fa['path_steps'] // fa['n_cells'] // 96:,} paths"
            if "n_cells" in fa else ""),
         f"- ratio per path-step: **{r['ratio']:,.0f}x** (radCAD measured on fewer paths; "
-        "its cost is linear in paths)",
-        f"- why short of 1,000x: the farm side of this small sweep (4 cells) is dominated by "
-        f"its fixed per-run cost (worker start, imports, compile: see Farm); the bare kernel "
-        f"on one core ({res['jax_f32_path_steps_per_s_4096']:.3g} path-steps/s) is "
-        f"{res['jax_f32_path_steps_per_s_4096'] / rc['path_steps_per_s']:,.0f}x radCAD on "
-        f"{rc['processes']} processes, so the ratio reaches the target once a sweep is "
-        "large enough to amortise the farm's start-up",
+        "its cost is linear in paths: one Monte Carlo run per path)",
+        f"- for scale: the bare kernel on one core ({res['jax_f32_path_steps_per_s_4096']:.3g} "
+        f"path-steps/s) is {res['jax_f32_path_steps_per_s_4096'] / rc['path_steps_per_s']:,.0f}x "
+        f"radCAD on {rc['processes']} processes; the farm's ratio includes its compile "
+        "(once per worker) and its start-up, which a sweep this small does not amortise fully",
     ]
 
 

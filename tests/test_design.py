@@ -63,7 +63,7 @@ def test_default_grid_shape_order_and_chunks():
     assert d.method == "grid" and d.axes == d.cell_dims
     assert d.axes == ("leverage", "correlation", "fed_put", "integration")
     assert d.shape == (16, 8, 4, 4) and d.n_cells == 2048
-    assert d.chunks == (1, 4, 4, 4) and d.n_blocks == 32
+    assert d.chunks == (1, 8, 4, 4) and d.n_blocks == 16  # runtime.block_cells 128
     # C order: the last axis varies fastest
     idx = np.unravel_index(np.arange(d.n_cells), d.shape)
     for j, axis in enumerate(d.axes):
