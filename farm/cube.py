@@ -22,7 +22,6 @@ workers (a :class:`Cube` pickles to its URL and reopens lazily).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -48,6 +47,7 @@ from .cubelayout import (
     has_content,
     path_var_name,
     read_root_attrs,
+    write_concurrently,
     write_template,
 )
 from .provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
@@ -162,18 +162,6 @@ def open_existing(
     except (KeyError, FileNotFoundError) as exc:
         raise NotACubeError(f"{url} has no {STATUS_VAR!r} array: not a complete cube") from exc
     return cube
-
-
-def _write_concurrently(writes: list[tuple[zarr.Array, tuple[slice, ...], np.ndarray]]) -> None:
-    """Write ``array[selection] = value`` for all ``writes`` in one pass of zarr's event
-    loop (the ~25 small chunks of a block are encoded and stored concurrently: one
-    round trip to an object store instead of 25, ~3x faster on a local disk)."""
-    from zarr.core.sync import sync
-
-    async def _all() -> None:
-        await asyncio.gather(*(a.async_array.setitem(sel, v) for a, sel, v in writes))
-
-    sync(_all())
 
 
 class Cube:
@@ -319,7 +307,7 @@ class Cube:
             raise ValueError(f"{self.url} does not store per-path outputs (store.paths=false)")
         writes = [(self._array(name), index + (slice(None),) * (arr.ndim - len(sub)), arr)
                   for name, arr in todo]
-        _write_concurrently(writes)
+        write_concurrently(writes)
 
     def _set_status(self, block: BlockLike, value: int) -> None:
         index, sub = self._index(block)

@@ -7,6 +7,7 @@ only: no chunk is stored until a block writes it), then the metadata is consolid
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import warnings
@@ -37,6 +38,7 @@ __all__ = [
     "has_content",
     "path_var_name",
     "read_root_attrs",
+    "write_concurrently",
     "write_template",
 ]
 
@@ -173,3 +175,15 @@ def block_status_of(status: np.ndarray, chunks: tuple[int, ...]) -> np.ndarray:
     out[(split == STATUS_DONE).all(axis=axes)] = STATUS_DONE
     out[(split == STATUS_FAILED).any(axis=axes)] = STATUS_FAILED
     return out.ravel()
+
+
+def write_concurrently(writes: list[tuple[zarr.Array, tuple[slice, ...], np.ndarray]]) -> None:
+    """Write ``array[selection] = value`` for all ``writes`` in one pass of zarr's event
+    loop (the ~25 small chunks of a block are encoded and stored concurrently: one
+    round trip to an object store instead of 25; ~2x faster on a local disk)."""
+    from zarr.core.sync import sync
+
+    async def _all() -> None:
+        await asyncio.gather(*(a.async_array.setitem(sel, v) for a, sel, v in writes))
+
+    sync(_all())

@@ -51,6 +51,7 @@ class RunReport:
     max_compiles_per_worker: int = 0
     prng: list[dict[str, Any]] = field(default_factory=list)  # workers' PRNG settings
     setup_seconds: float = 0.0  # validation, design, store lock, cube creation/opening
+    ray_started: bool = False  # Ray was started by this run (its start-up is in the setup)
     blocks_seconds: float = 0.0  # first task submitted -> last block done (compile included)
     kernel_seconds: float = 0.0  # summed over blocks: the kernel in the workers
     write_seconds: float = 0.0  # summed over blocks: the workers' Zarr writes
@@ -173,6 +174,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
             if todo:
                 started_here, cpus = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
                 ray_started = ray_started or started_here
+                report.ray_started = ray_started
                 report.setup_seconds = time.perf_counter() - started
                 _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
             else:
@@ -256,6 +258,15 @@ def _report_cluster(cpus: int) -> None:
     print(f"farm: running on {len(nodes)} node(s), {cpus} CPU(s)", file=sys.stderr)
 
 
+def _wall_detail(report: RunReport) -> str:
+    """`` (setup 5.1 s, Ray start included; blocks 38 s)`` when blocks ran, else ``""``."""
+    if not report.done_now:
+        return ""
+    ray = ", Ray start included" if report.ray_started else ""
+    return (f" (setup {report.setup_seconds:.1f} s{ray}; blocks "
+            f"{_human_seconds(report.blocks_seconds)})")
+
+
 def summary_text(report: RunReport, cfg: DictConfig) -> str:
     """The final one-screen summary, with the two lines of Python that open the cube."""
     n_paths = int(cfg.sweep.paths)
@@ -265,9 +276,7 @@ def summary_text(report: RunReport, cfg: DictConfig) -> str:
         f"  blocks : {report.n_blocks} ({report.done_before} already done, "
         f"{report.done_now} run now, {len(report.failed)} failed)",
         f"  cells  : {report.n_cells} x {n_paths} paths x {int(cfg.sweep.steps)} steps",
-        f"  wall   : {_human_seconds(report.seconds)}"
-        + (f" (setup {report.setup_seconds:.1f} s incl. Ray start; blocks "
-           f"{_human_seconds(report.blocks_seconds)})" if report.done_now else ""),
+        f"  wall   : {_human_seconds(report.seconds)}{_wall_detail(report)}",
     ]
     if report.nodes:
         lines.append(f"  nodes  : {len(report.nodes)}; kernel compiles per worker: "

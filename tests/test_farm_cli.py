@@ -99,3 +99,18 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "sweep" in proc.stderr
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_summary_splits_the_wall_time_into_setup_and_blocks():
+    from farm.config import compose_config
+    from farm.run import RunReport, summary_text
+
+    cfg = compose_config(["sweep=smoke"])
+    report = RunReport("results/x.zarr", 24, 1, 0, done_now=1, seconds=42.0,
+                       setup_seconds=5.25, blocks_seconds=36.0, ray_started=True)
+    assert "wall   : 42 s (setup 5.2 s, Ray start included; blocks 36 s)" in summary_text(
+        report, cfg)
+    report.ray_started = False
+    assert "(setup 5.2 s; blocks 36 s)" in summary_text(report, cfg)
+    report.done_now = 0  # nothing ran: no split
+    assert "wall   : 42 s\n" in summary_text(report, cfg)
