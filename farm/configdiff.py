@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
-__all__ = ["describe_difference", "flatten_config"]
+__all__ = ["NOT_HASHED", "describe_difference", "flatten_config"]
+
+NOT_HASHED = ("name", "runtime", "store")
+"""Config sections that never change the numbers (not in :func:`farm.config.config_hash`)."""
 
 _ABSENT = object()
 
@@ -44,6 +48,15 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, default=str, sort_keys=True)
     return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal leaves, NaN equal to NaN (``corr_alt_eq: .nan`` means "derive it")."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a is not _ABSENT and b is not _ABSENT and a == b and _fmt(a) == _fmt(b)
 
 
 def _ignored(key: str, ignore: Iterable[str]) -> bool:
@@ -77,6 +90,8 @@ def describe_difference(old_yaml: str, new_yaml: str, ignore: Iterable[str] = ()
         if _ignored(key, ignore):
             continue
         a, b = flat_old.get(key, _ABSENT), flat_new.get(key, _ABSENT)
+        if _same(a, b):
+            continue
         if a is _ABSENT or b is _ABSENT or a != b or _fmt(a) != _fmt(b):  # 1 vs 1.0 differs
             parts.append(f"{key}: {_fmt(a)} -> {_fmt(b)}")
     return "; ".join(parts)

@@ -34,7 +34,7 @@ import zarr
 
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
-from .configdiff import describe_difference
+from .configdiff import NOT_HASHED, describe_difference
 from .cubelayout import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -363,14 +363,15 @@ class Cube:
         stored = str(attrs.get("config_hash", ""))
         if stored == str(config_hash):
             return True, ""
-        diff = ""
+        parts = []
         if config_yaml is not None:
-            diff = describe_difference(str(attrs.get("config", "")), redact_secrets(config_yaml))
+            parts.append(describe_difference(str(attrs.get("config", "")),
+                                             redact_secrets(config_yaml), ignore=NOT_HASHED))
         old_kernel, new_kernel = str(attrs.get("kernel_sha256", "?")), kernel_fingerprint()
-        if not diff and old_kernel != new_kernel:
-            diff = f"the kernel code changed (kernel {old_kernel} -> {new_kernel})"
-        elif not diff:
-            diff = f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}"
+        if old_kernel != new_kernel:
+            parts.append(f"the kernel code changed (kernel {old_kernel} -> {new_kernel})")
+        diff = "; ".join(p for p in parts if p) or (
+            f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}")
         return False, f"the cube at {self.url} was made with a different configuration: {diff}"
 
     def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:

@@ -211,6 +211,13 @@ def test_compatible_and_describe_difference(grid_cube):
     assert describe_difference("a: 1\n", "a: 1\n") == ""
     assert describe_difference("a: {b: 1, c: x}\n", "a: {b: 2, c: x}\n") == "a.b: 1 -> 2"
     assert describe_difference("r: [a, b]", "r: [a, c]", ignore=["r"]) == ""
+    # NaN ("derive it") equals NaN; 1 vs 1.0 still differs
+    assert describe_difference("m: {c: .nan, v: [.nan, 1]}", "m: {c: .nan, v: [.nan, 1]}") == ""
+    assert describe_difference("m: {c: 1}", "m: {c: 1.0}") == "m.c: 1 -> 1.0"
+    # runtime/store/name never change the numbers: not named as the difference
+    same_numbers = cube.attrs["config"] + "runtime:\n  block_cells: 8\nname: other\n"
+    ok, msg = cube.compatible("hash-b", same_numbers)
+    assert not ok and "runtime" not in msg and "name" not in msg and "config_hash" in msg
 
 
 def test_create_refuses_existing_and_overwrites(grid_cube, tmp_path):
