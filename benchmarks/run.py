@@ -97,9 +97,16 @@ def _headline(rows, rad, farm, eff) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, no farm rows (CI)")
-    ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--md", help="default: BENCHMARKS.md (--quick: benchmarks/quick/)")
+    ap.add_argument("--json", help="default: benchmarks/results.json (--quick: benchmarks/quick/)")
     args = ap.parse_args(argv)
+    # a quick run never overwrites the committed full results
+    out_dir = ROOT / "benchmarks" / "quick" if args.quick else None
+    if out_dir is not None:
+        out_dir.mkdir(exist_ok=True)
+    args.md = args.md or str(out_dir / "BENCHMARKS.md" if out_dir else ROOT / "BENCHMARKS.md")
+    args.json = args.json or str(out_dir / "results.json" if out_dir
+                                 else ROOT / "benchmarks" / "results.json")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     sizes = QUICK if args.quick else FULL
