@@ -119,8 +119,11 @@ def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, referen
     assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL
     done = open_existing(str(url)).block_status()
     assert 2 <= int(np.sum(done == 1)) < 6, done
+    # a block in flight when the driver died may still land (its worker finishes it
+    # before Ray notices the driver is gone): count what the rerun found done
     report = run_sweep(farm_cfg(tmp_path, name="killed"), progress=False)
-    assert report.done_now == 6 - int(np.sum(done == 1)) and report.ok
+    assert report.done_before >= int(np.sum(done == 1)) and report.ok
+    assert report.done_now == 6 - report.done_before >= 1
     assert_identical(cube_arrays(url), ref)
 
 
