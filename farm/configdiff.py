@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
-__all__ = ["NOT_HASHED", "describe_difference", "flatten_config"]
+__all__ = ["NOT_HASHED", "describe_difference", "flatten_config", "what_changed"]
 
 NOT_HASHED = ("name", "runtime", "store")
 """Config sections that never change the numbers (not in :func:`farm.config.config_hash`)."""
@@ -95,3 +95,20 @@ def describe_difference(old_yaml: str, new_yaml: str, ignore: Iterable[str] = ()
         if a is _ABSENT or b is _ABSENT or a != b or _fmt(a) != _fmt(b):  # 1 vs 1.0 differs
             parts.append(f"{key}: {_fmt(a)} -> {_fmt(b)}")
     return "; ".join(parts)
+
+
+def what_changed(stored: Mapping[str, Any], config_hash: str, config_yaml: str | None,
+                 kernel: str) -> str:
+    """Why a cube's ``stored`` attrs do not match a run's ``config_hash``: the differing
+    keys that change the numbers (:data:`NOT_HASHED` sections left out), a kernel change
+    (``kernel``: this code's fingerprint), else the two hashes."""
+    parts = []
+    if config_yaml is not None:
+        parts.append(describe_difference(str(stored.get("config", "")), config_yaml,
+                                         ignore=NOT_HASHED))
+    old_kernel = str(stored.get("kernel_sha256", "?"))
+    if old_kernel != kernel:
+        parts.append(f"the kernel code changed (kernel {old_kernel} -> {kernel})")
+    old_hash = str(stored.get("config_hash", ""))
+    return "; ".join(p for p in parts if p) or (
+        f"config_hash {old_hash[:12] or '(none)'} -> {config_hash[:12]}")

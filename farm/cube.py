@@ -34,7 +34,7 @@ import zarr
 
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
-from .configdiff import NOT_HASHED, describe_difference
+from .configdiff import describe_difference, what_changed
 from .cubelayout import (
     STATUS_DONE,
     STATUS_FAILED,
@@ -360,18 +360,10 @@ class Cube:
     def compatible(self, config_hash: str, config_yaml: str | None = None) -> tuple[bool, str]:
         """Whether the cube was made with ``config_hash``; else a message naming what differs."""
         attrs = self.attrs
-        stored = str(attrs.get("config_hash", ""))
-        if stored == str(config_hash):
+        if str(attrs.get("config_hash", "")) == str(config_hash):
             return True, ""
-        parts = []
-        if config_yaml is not None:
-            parts.append(describe_difference(str(attrs.get("config", "")),
-                                             redact_secrets(config_yaml), ignore=NOT_HASHED))
-        old_kernel, new_kernel = str(attrs.get("kernel_sha256", "?")), kernel_fingerprint()
-        if old_kernel != new_kernel:
-            parts.append(f"the kernel code changed (kernel {old_kernel} -> {new_kernel})")
-        diff = "; ".join(p for p in parts if p) or (
-            f"config_hash {stored[:12] or '(none)'} -> {str(config_hash)[:12]}")
+        new_yaml = None if config_yaml is None else redact_secrets(config_yaml)
+        diff = what_changed(attrs, str(config_hash), new_yaml, kernel_fingerprint())
         return False, f"the cube at {self.url} was made with a different configuration: {diff}"
 
     def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:
