@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE")
 # XLA's own thread pool would fight the Ray workers for cores: one thread per worker.
 # NPROC=1 sizes XLA's CPU client pool (tf_XLAEigen) to one thread; without it each
-# worker hands work between threads on every core and two workers on two cores lose
-# ~20 % to each other (BENCHMARKS.md, "Farm").
+# worker hands work between threads on every core, and with two workers on two cores
+# each one's kernel ran ~35 % slower than a worker alone (benchmarks/changes.md).
 WORKER_ENV = {
     "NPROC": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",

@@ -93,24 +93,27 @@ def jax_prng_info() -> dict[str, Any]:
     }
 
 
-def prng_attrs(reported: Iterable[Mapping[str, Any]], recorded: str = "") -> dict[str, Any]:
+def prng_attrs(reported: Iterable[Mapping[str, Any]],
+               recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The cube attrs for the PRNG settings ``reported`` by a run's workers.
 
-    ``recorded`` is the cube's current ``jax_prng_impl`` (``""`` for a new cube). Settings
-    that differ between workers, or from an earlier run of a resumed cube, change the bits
-    of the affected blocks: they are all recorded (joined by `` | ``) with a warning.
+    ``recorded`` is the cube's current attrs (of a resumed cube; a new cube has
+    ``jax_prng_impl == ""``). Settings that differ between workers, or from an earlier
+    run's, change the bits of the affected blocks: all are recorded (implementations
+    joined by `` | ``, every setting in ``jax_prng_mixed``) with a warning.
     """
     seen = list({tuple(sorted(r.items())): dict(r) for r in reported}.values())
     if not seen:
         return {}
     out = dict(seen[0])
-    impls = [str(r.get("jax_prng_impl", "")) for r in seen]
-    before = set(recorded.split(" | ")) if recorded else set()
-    if len(seen) > 1 or (before and before != {impls[0]}):
-        everything = sorted({*impls, *before})
+    before = {k: (recorded or {}).get(k) for k in out}
+    if before.get("jax_prng_impl") and before != out:
+        seen.append(before)
+    if len(seen) > 1:
+        impls = {i for r in seen for i in str(r.get("jax_prng_impl", "")).split(" | ")}
         log.warning("blocks of this cube were made with different JAX PRNG settings %s: "
                     "their random numbers are not comparable", seen)
-        out["jax_prng_impl"] = " | ".join(everything)
+        out["jax_prng_impl"] = " | ".join(sorted(impls))
         out["jax_prng_mixed"] = json.dumps(seen)
     return out
 

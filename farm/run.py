@@ -179,7 +179,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
                 _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
-            cube.finalize(prng_attrs(report.prng, str(cube.attrs.get("jax_prng_impl", ""))))
+            cube.finalize(prng_attrs(report.prng, cube.attrs))
     finally:
         if ray_started:
             import ray

@@ -301,12 +301,18 @@ def test_prng_attrs_record_the_workers_settings_and_flag_mixtures(caplog):
     b = {"jax_prng_impl": "rbg", "jax_enable_x64": False}
     assert prng_attrs([]) == {}
     assert prng_attrs([a, dict(a)]) == a
-    assert prng_attrs([a], recorded="threefry2x32") == a
+    assert prng_attrs([a], recorded={**a, "config": "x"}) == a  # a resumed cube, same
+    assert prng_attrs([a], recorded={"jax_prng_impl": ""}) == a  # a new cube
     assert "not comparable" not in caplog.text
     mixed = prng_attrs([a, b])
     assert mixed["jax_prng_impl"] == "rbg | threefry2x32"
     assert "not comparable" in caplog.text
-    assert prng_attrs([b], recorded="threefry2x32")["jax_prng_impl"] == "rbg | threefry2x32"
+    assert prng_attrs([b], recorded=a)["jax_prng_impl"] == "rbg | threefry2x32"
+    # another flag than the implementation also mixes the bits
+    x64 = prng_attrs([a], recorded={**a, "jax_enable_x64": True})
+    assert x64["jax_prng_impl"] == "threefry2x32" and "jax_prng_mixed" in x64
+    # a cube already mixed stays mixed
+    assert prng_attrs([a], recorded=mixed)["jax_prng_impl"] == "rbg | threefry2x32"
 
 
 def test_block_write_is_fast(tmp_path):
