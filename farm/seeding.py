@@ -64,20 +64,16 @@ def _fold_words():
 
 def cell_keys(seed: int, design: Design, cells: np.ndarray) -> Any:
     """(n,) keys of independent seeding for ``cells`` (flat cell indices)."""
-    return _fold_words()(root_key(seed), cell_hash_words(design, cells))
-
-
-def _check_seeding(seeding: str) -> None:
-    if seeding not in ("common", "independent"):
-        raise ValueError(f"sweep.seeding={seeding!r} is not allowed; "
-                         "allowed: common | independent")
+    return key_from_words(seed, cell_hash_words(design, cells))
 
 
 def block_hash_words(seeding: str, design: Design, block: Block | np.ndarray) -> np.ndarray | None:
     """What a worker needs besides the root seed to make the block's key, without JAX:
     ``None`` for ``common``, the (n, 2) uint32 :func:`cell_hash_words` for ``independent``.
     The driver sends these; the worker calls :func:`key_from_words`."""
-    _check_seeding(seeding)
+    if seeding not in ("common", "independent"):
+        raise ValueError(f"sweep.seeding={seeding!r} is not allowed; "
+                         "allowed: common | independent")
     if seeding == "common":
         return None
     cells = block.cells if isinstance(block, Block) else np.asarray(block)
