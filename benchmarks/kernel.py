@@ -1,6 +1,6 @@
 """Kernel throughput: JAX float32/float64 (one jitted block) vs the NumPy reference.
 
-JAX rows time the compiled executable of ``kernels.simulate._block`` (ahead-of-time
+JAX rows time the compiled executable of ``kernels.simulate.block_fn()`` (ahead-of-time
 ``lower().compile()``, so compile time is measured on its own and the timed run is
 exactly what ``simulate_block`` runs). NumPy rows run ``kernels.reference`` on the
 same cells one after another (float64: the reference is written in float64).
@@ -19,7 +19,7 @@ import numpy as np
 
 from kernels import COMPILE_COUNTER, reference, simulate_block, stack_params
 from kernels.shocks import draw_normals
-from kernels.simulate import _block
+from kernels.simulate import block_fn
 
 from .cells import N_STEPS, T_DOF, bench_block, bench_cells
 
@@ -54,7 +54,7 @@ def _compiled(n_cells: int, n_paths: int, dtype: str, cells=None):
     params = jax.tree.map(lambda v: jnp.asarray(v, dtype), block)
     key = jax.random.key(0)
     t0 = time.perf_counter()
-    exe = _block.lower(params, key, n_paths=n_paths, n_steps=N_STEPS, t_dof=T_DOF, dtype=dtype,
+    exe = block_fn().lower(params, key, n_paths=n_paths, n_steps=N_STEPS, t_dof=T_DOF, dtype=dtype,
                        per_cell_keys=False, return_paths=False).compile()
     return exe, params, key, time.perf_counter() - t0
 
