@@ -131,8 +131,10 @@ def _farm_section(res: dict) -> list[str]:
         out.append(f"- **1 vs 2 workers** (default sweep; 1 worker on core 0, 2 workers on "
                    f"cores 0-1 with the driver and Ray's processes): "
                    f"{w['one']['wall_s']:.1f} s vs {two['wall_s']:.1f} s{_walls(two)} -> "
-                   f"**{w['speedup']:.2f}x**{per} (the two workers and Ray's processes "
-                   "share the cores, and the last blocks of one worker run alone)")
+                   f"**{w['speedup']:.2f}x**{per} (each worker compiles the kernel "
+                   "once, so two workers compile twice, in parallel; Ray's processes and "
+                   "the driver share the two cores; the last block of one worker runs "
+                   "alone)")
     r = f.get("rss")
     if r and "growth" in r:
         out.append(f"- **driver RSS** (peak RSS polled every 0.2 s; 16 paths x 8 steps per cell "
