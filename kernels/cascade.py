@@ -1,11 +1,14 @@
 """One step of the day: exogenous move, then the within-step cascade to a fixed point.
 
-The cascade (DESIGN.md section 3.5) iterates prices -> cumulative forced flows
-of all sectors -> impact on evaporating depth -> prices with ``lax.while_loop``
-until the largest log-price change is below ``tol`` or ``max_rounds`` is hit.
-Each path stops updating as soon as it has converged, so a path's numbers never
-depend on the other paths or cells it is computed with (blocks are bit-identical
-to single cells). Rounds and non-converged steps are counted, never hidden.
+The cascade (docs/model.md section 5) iterates prices -> cumulative forced flows of
+all sectors -> impact on evaporating depth -> prices, ``x <- F(x)``, with
+``lax.while_loop``. Flows are monotone in the drawdowns, so from the exogenous price
+the iterates fall monotonically to the least fixed point (the smallest crash
+consistent with the flows). A path stops when its residual ``|F(x) - x|`` and the
+error bound ``|F(x) - x| rho / (1 - rho)`` (``rho`` the observed contraction) are both
+below ``tol``, or at ``max_rounds`` (counted as a capped step, never hidden). Each
+path stops on its own, so its numbers never depend on the other paths or cells it is
+computed with (blocks are bit-identical to single cells).
 """
 
 from __future__ import annotations
@@ -29,30 +32,36 @@ class DayState(NamedTuple):
     """
 
     fund: jax.Array  # (3, n) exogenous log price
-    perm: jax.Array  # (3, n) permanent impact (log)
-    trans: jax.Array  # (3, n) transient impact (log)
+    mem_perm: jax.Array  # (3, n) $ permanent memory of net forced flow
+    mem_trans: jax.Array  # (3, n) $ transient memory (decays by resilience per step)
     depth: jax.Array  # (3, n) depth as share of normal
-    dd: jax.Array  # (3, n) running drawdown from the start (worst mark)
-    rise: jax.Array  # (2, n) running rise from the start, crypto
-    cum_long: jax.Array  # (2, n) $ perp longs liquidated
-    cum_short: jax.Array  # (2, n) $ perp shorts liquidated
+    low: jax.Array  # (3, n) lowest log price so far (<= 0)
+    up: jax.Array  # (2, n) highest crypto log price so far (>= 0)
+    long_sold: jax.Array  # (2, n) share of perp long notional liquidated
+    short_sold: jax.Array  # (2, n) share of perp short notional liquidated
+    liq_long: jax.Array  # (n,) $ perp longs liquidated (at liquidation price)
+    liq_short: jax.Array  # (n,) $ perp shorts liquidated
     cum_defi: jax.Array  # (2, n) $ DeFi collateral sold
     cum_treasury: jax.Array  # (n,) $ btc sold by treasuries
-    cum_fund: jax.Array  # (3, n) $ sold by funds
-    cum_bank: jax.Array  # (n,) $ equities sold by banks
-    fed_on: jax.Array  # (n,) 1.0 once the Fed put has fired
-    fed_bought: jax.Array  # (n,) $ equity flow absorbed by the Fed
+    fund_eq: jax.Array  # (n,) $ equities sold by funds
+    fund_crypto: jax.Array  # (2, n) $ crypto sold by funds
+    bank_eq: jax.Array  # (n,) $ equities sold by banks (after the Fed)
+    col_share: jax.Array  # (n,) share of bank crypto collateral liquidated
+    col_realised: jax.Array  # (n,) loss per $ of exposure realised on liquidated collateral
+    col_sold: jax.Array  # (n,) $ collateral liquidated
+    run: jax.Array  # (B, n) run intensity per bank
     failed: jax.Array  # (B, n) bank failed
-    bank_loss: jax.Array  # (n,) peak loss / capital
-    bank_crypto_loss: jax.Array  # (n,) peak crypto loss / capital
+    bank_loss: jax.Array  # (n,) peak loss / system capital
+    bank_crypto_loss: jax.Array  # (n,) peak crypto loss / system capital
+    fed_on: jax.Array  # (n,) 1.0 once the Fed put has fired
+    fed_bought: jax.Array  # (n,) $ equity flow bought by the Fed
     peak: jax.Array  # (3, n) running peak of log price
     maxdd: jax.Array  # (3, n) peak-to-trough drawdown so far
     exo_peak: jax.Array  # (3, n)
     exo_maxdd: jax.Array  # (3, n)
-    trough: jax.Array  # (n,) lowest btc log price so far
     trough_step: jax.Array  # (n,) steps to the btc trough
     rounds_max: jax.Array  # (n,) most cascade rounds in a step
-    nonconv: jax.Array  # (n,) non-converged steps
+    capped: jax.Array  # (n,) steps whose cascade hit max_rounds
     t: jax.Array  # () step index
 
 
@@ -62,14 +71,21 @@ class StepInfo(NamedTuple):
 
 
 class Flows(NamedTuple):
-    long: jax.Array  # (2, n)
-    short: jax.Array  # (2, n)
+    """Everything the sectors do at trial prices (targets are cumulative, flows this step)."""
+
+    long_share: jax.Array  # (2, n) cumulative share of long notional liquidated
+    short_share: jax.Array  # (2, n)
+    long_usd: jax.Array  # (2, n) $ longs liquidated this step (sold)
+    short_usd: jax.Array  # (2, n) $ shorts liquidated this step (bought)
     defi: jax.Array  # (2, n)
     treasury: jax.Array  # (n,)
-    fund: jax.Array  # (3, n)
-    bank: jax.Array  # (n,)
-    eq_gross: jax.Array  # (n,)
-    fed_share: jax.Array  # (n,) share of equity flow the Fed absorbs
+    fund_eq: jax.Array  # (n,) gross equity sales of funds
+    fund_crypto: jax.Array  # (2, n)
+    bank_eq: jax.Array  # (n,) bank equity sales reaching the market
+    col_usd: jax.Array  # (2, n) collateral liquidated into btc / alt
+    fed_share: jax.Array  # (n,) share the Fed buys / forestalls
+    bank: banks.BankMarks
+    d_col: jax.Array  # (n,) collateral drawdown
 
 
 def init_state(n_paths: int, n_banks: int, dtype) -> DayState:
@@ -77,12 +93,14 @@ def init_state(n_paths: int, n_banks: int, dtype) -> DayState:
     z3 = jnp.zeros((3, n_paths), dtype)
     z2 = jnp.zeros((2, n_paths), dtype)
     z1 = jnp.zeros((n_paths,), dtype)
+    zb = jnp.zeros((n_banks, n_paths), dtype)
     return DayState(
-        fund=z3, perm=z3, trans=z3, depth=jnp.ones((3, n_paths), dtype), dd=z3, rise=z2,
-        cum_long=z2, cum_short=z2, cum_defi=z2, cum_treasury=z1, cum_fund=z3, cum_bank=z1,
-        fed_on=z1, fed_bought=z1, failed=jnp.zeros((n_banks, n_paths), bool), bank_loss=z1,
-        bank_crypto_loss=z1, peak=z3, maxdd=z3, exo_peak=z3, exo_maxdd=z3, trough=z1,
-        trough_step=z1, rounds_max=z1, nonconv=z1, t=jnp.zeros((), jnp.int32),
+        fund=z3, mem_perm=z3, mem_trans=z3, depth=jnp.ones((3, n_paths), dtype), low=z3, up=z2,
+        long_sold=z2, short_sold=z2, liq_long=z1, liq_short=z1, cum_defi=z2, cum_treasury=z1,
+        fund_eq=z1, fund_crypto=z2, bank_eq=z1, col_share=z1, col_realised=z1, col_sold=z1,
+        run=zb, failed=jnp.zeros((n_banks, n_paths), bool), bank_loss=z1, bank_crypto_loss=z1,
+        fed_on=z1, fed_bought=z1, peak=z3, maxdd=z3, exo_peak=z3, exo_maxdd=z3,
+        trough_step=z1, rounds_max=z1, capped=z1, t=jnp.zeros((), jnp.int32),
     )
 
 
@@ -93,25 +111,37 @@ def forced_flows(p: ModelParams, s: DayState, x: jax.Array,
     ``share_floor`` is the Fed's share reached in earlier rounds of this step: the
     Fed never withdraws within a step, which keeps the cascade from oscillating.
     """
-    ex = jnp.exp(x)
-    dd = jnp.maximum(s.dd, 1.0 - ex)
-    rise = jnp.maximum(s.rise, ex[:2] - 1.0)
-    long_t, short_t = perps.targets(p, dd, rise)
+    low = jnp.minimum(s.low, x)
+    up = jnp.maximum(s.up, x[:2])
+    dd = -jnp.expm1(low)
+    price = jnp.exp(x[:2])
+    long_share, short_share = perps.liquidated_shares(p, -low[:2], up)
+    long_share = jnp.maximum(long_share, s.long_sold)
+    short_share = jnp.maximum(short_share, s.short_sold)
+    long_n, short_n = perps.notionals(p)
     fed_share = jnp.maximum(share_floor, fed.share(p, dd[2], s.fed_on))
+    fs = funds.target(p, dd)
+    bm = banks.marks(p, dd, s.col_share, s.col_realised, s.run, fed_share)
+    col_total = jnp.sum(banks.exposure(p))
+    col_w = jnp.stack([p.bank_crypto_btc_share, 1.0 - p.bank_crypto_btc_share])[:, None]
     f = Flows(
-        long=jnp.maximum(long_t - s.cum_long, 0.0),
-        short=jnp.maximum(short_t - s.cum_short, 0.0),
+        long_share=long_share,
+        short_share=short_share,
+        long_usd=long_n[:, None] * (long_share - s.long_sold) * price,
+        short_usd=short_n[:, None] * (short_share - s.short_sold) * price,
         defi=jnp.maximum(defi.target(p, dd) - s.cum_defi, 0.0),
         treasury=jnp.maximum(treasury.target(p, dd) - s.cum_treasury, 0.0),
-        fund=jnp.maximum(funds.target(p, dd) - s.cum_fund, 0.0),
-        bank=jnp.maximum(banks.target(p, dd, fed_share) - s.cum_bank, 0.0),
-        eq_gross=jnp.zeros_like(s.cum_bank),
+        fund_eq=jnp.maximum(fs.equity - s.fund_eq, 0.0),
+        fund_crypto=jnp.maximum(fs.crypto - s.fund_crypto, 0.0),
+        bank_eq=jnp.maximum(bm.equity_target - s.bank_eq, 0.0),
+        col_usd=col_total * (bm.collateral_share - s.col_share)[None, :] * col_w * price,
         fed_share=fed_share,
+        bank=bm,
+        d_col=banks.collateral_drawdown(p, dd),
     )
-    f = f._replace(eq_gross=f.fund[2] + f.bank)
-    crypto = f.long - f.short + f.defi + f.fund[:2]
-    eq_net, _ = fed.net_equity_flow(f.eq_gross, f.fed_share)
-    return jnp.stack([crypto[0] + f.treasury, crypto[1], eq_net], axis=0), f
+    crypto = f.long_usd - f.short_usd + f.defi + f.fund_crypto + f.col_usd
+    eq = (1.0 - fed_share) * f.fund_eq + f.bank_eq  # bank sales are already net of the Fed
+    return jnp.stack([crypto[0] + f.treasury, crypto[1], eq], axis=0), f
 
 
 def tolerance(p: ModelParams, dtype) -> jax.Array:
@@ -119,72 +149,99 @@ def tolerance(p: ModelParams, dtype) -> jax.Array:
     return jnp.maximum(p.tol, 8.0 * jnp.finfo(dtype).eps)
 
 
-def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, StepInfo]:
-    """Advance the day by one step given this step's exogenous log returns ``ret (3, n)``."""
-    s = state
-    n = ret.shape[-1]
-    dtype = ret.dtype
-    fund_x = s.fund + ret
-    base = fund_x + s.perm + p.resilience * s.trans
+def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
+    """Iterate ``x <- base + impact(memory + flows(x))`` from ``base`` (with the impact of
+    the remembered flow alone) to the least fixed point.
+
+    Returns ``(x_eval, fed_floor, active, rounds)``: the last point at which the flows
+    were evaluated (the step's flows are those at ``x_eval``), the Fed floor used there,
+    the paths still not converged at ``max_rounds`` and the rounds used.
+    """
+    n = base.shape[-1]
+    dtype = base.dtype
     tol = tolerance(p, dtype)
 
     def cond(c):
-        k, _, _, _, _, active, _ = c
+        k, *_, active, _ = c
         return (k < p.max_rounds) & jnp.any(active)
 
     def body(c):
-        k, x, imp, q, flows, active, rounds = c
-        q_new, flows_new = forced_flows(p, s, x, flows.fed_share)
-        imp_new, _ = market.impact(q_new, s.depth, p, assets_first=True)
-        x_new = base + imp_new
-        diff = jnp.max(jnp.abs(x_new - x), axis=0)
-        a = active  # (n,): broadcasts over the leading axes of (k, n) arrays
-        flows = jax.tree.map(lambda old, new: jnp.where(active, new, old), flows, flows_new)
-        return (k + 1, jnp.where(a, x_new, x), jnp.where(a, imp_new, imp),
-                jnp.where(a, q_new, q), flows, active & (diff >= tol),
-                jnp.where(active, rounds + 1, rounds))
+        k, x_eval, x_out, floor_used, floor_next, diff_prev, active, rounds = c
+        q, f = forced_flows(p, s, x_out, floor_next)
+        imp, _ = market.impact(q, s.depth, p, assets_first=True, memory=memory)
+        x_new = base + imp
+        diff = jnp.max(jnp.abs(x_new - x_out), axis=0)
+        rho = jnp.where(diff_prev > 0, jnp.minimum(diff / jnp.where(diff_prev > 0, diff_prev, 1.0),
+                                                   1.0), 1.0)
+        rho = jnp.where(jnp.isinf(diff_prev), 0.5, rho)
+        bound = jnp.where(rho < 1.0, diff * rho / jnp.maximum(1.0 - rho, 1e-30), jnp.inf)
+        done = (diff == 0) | ((diff < tol) & (bound < tol))
+        a = active
+        return (k + 1, jnp.where(a, x_out, x_eval), jnp.where(a, x_new, x_out),
+                jnp.where(a, floor_next, floor_used), jnp.where(a, f.fed_share, floor_next),
+                jnp.where(a, diff, diff_prev), a & ~done, jnp.where(a, rounds + 1, rounds))
 
-    zero3 = jnp.zeros_like(base)
-    zero_flows = Flows(*(jnp.zeros_like(v) for v in (
-        s.cum_long, s.cum_short, s.cum_defi, s.cum_treasury, s.cum_fund, s.cum_bank,
-        s.cum_bank, s.cum_bank)))
-    init = (jnp.zeros((), dtype), base, zero3, zero3, zero_flows, jnp.ones((n,), bool),
-            jnp.zeros((n,), dtype))
-    _, x, imp, q, f, active, rounds = lax.while_loop(cond, body, init)
-    _, d_eff = market.impact(q, s.depth, p, assets_first=True)
+    zero = jnp.zeros((n,), dtype)
+    start = base + market.impact(jnp.zeros_like(base), s.depth, p, assets_first=True,
+                                 memory=memory)[0]
+    # the first round's contraction is unknown: assume 1/2 (the square-root map's rate)
+    init = (jnp.zeros((), dtype), start, start, zero, zero, jnp.full((n,), jnp.inf, dtype),
+            jnp.ones((n,), bool), zero)
+    _, x_eval, _, floor_used, _, _, active, rounds = lax.while_loop(cond, body, init)
+    return x_eval, floor_used, active, rounds
 
-    dd = jnp.maximum(s.dd, 1.0 - jnp.exp(x))
-    total_loss, crypto_loss = banks.losses(p, dd)
-    cap_total = jnp.sum(banks.capital(p))
+
+def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, StepInfo]:
+    """Advance the day by one step given this step's exogenous log returns ``ret (3, n)``."""
+    s = state
+    dtype = ret.dtype
+    fund_x = s.fund + ret
+    memory = s.mem_perm + p.resilience * s.mem_trans
+    x_eval, floor_used, active, rounds = solve(p, s, fund_x, memory)
+    q, f = forced_flows(p, s, x_eval, floor_used)
+    imp, d_eff = market.impact(q, s.depth, p, assets_first=True, memory=memory)
+    x = fund_x + imp
+
+    cap = banks.capital(p)
+    cap_total = jnp.sum(cap)
+    low = jnp.minimum(s.low, x)
     peak = jnp.maximum(s.peak, x)
     exo_peak = jnp.maximum(s.exo_peak, fund_x)
-    new_trough = x[0] < s.trough
+    new_trough = x[0] < s.low[0]
+    bm = f.bank
     new = DayState(
         fund=fund_x,
-        perm=s.perm + p.perm_share * imp,
-        trans=p.resilience * s.trans + (1.0 - p.perm_share) * imp,
+        mem_perm=s.mem_perm + p.perm_share * q,
+        mem_trans=p.resilience * s.mem_trans + (1.0 - p.perm_share) * q,
         depth=market.recover_depth(d_eff, p),
-        dd=dd,
-        rise=jnp.maximum(s.rise, jnp.exp(x[:2]) - 1.0),
-        cum_long=s.cum_long + f.long,
-        cum_short=s.cum_short + f.short,
+        low=low,
+        up=jnp.maximum(s.up, x[:2]),
+        long_sold=f.long_share,
+        short_sold=f.short_share,
+        liq_long=s.liq_long + f.long_usd.sum(0),
+        liq_short=s.liq_short + f.short_usd.sum(0),
         cum_defi=s.cum_defi + f.defi,
         cum_treasury=s.cum_treasury + f.treasury,
-        cum_fund=s.cum_fund + f.fund,
-        cum_bank=s.cum_bank + f.bank,
-        fed_on=fed.armed(p, dd[2], s.fed_on),
-        fed_bought=s.fed_bought + fed.net_equity_flow(f.eq_gross, f.fed_share)[1],
-        failed=s.failed | banks.failed(p, total_loss),
-        bank_loss=jnp.maximum(s.bank_loss, total_loss.sum(0) / cap_total),
-        bank_crypto_loss=jnp.maximum(s.bank_crypto_loss, crypto_loss.sum(0) / cap_total),
+        fund_eq=s.fund_eq + f.fund_eq,
+        fund_crypto=s.fund_crypto + f.fund_crypto,
+        bank_eq=s.bank_eq + f.bank_eq,
+        col_share=bm.collateral_share,
+        col_realised=s.col_realised + (bm.collateral_share - s.col_share)
+        * jnp.maximum(f.d_col - p.bank_haircut, 0.0),
+        col_sold=s.col_sold + f.col_usd.sum(0),
+        run=bm.run,
+        failed=s.failed | banks.failed(p, bm.loss),
+        bank_loss=jnp.maximum(s.bank_loss, bm.loss.sum(0) / cap_total),
+        bank_crypto_loss=jnp.maximum(s.bank_crypto_loss, bm.crypto_loss.sum(0) / cap_total),
+        fed_on=fed.armed(p, -jnp.expm1(low[2]), s.fed_on),
+        fed_bought=s.fed_bought + f.fed_share * f.fund_eq,
         peak=peak,
-        maxdd=jnp.maximum(s.maxdd, 1.0 - jnp.exp(x - peak)),
+        maxdd=jnp.maximum(s.maxdd, -jnp.expm1(x - peak)),
         exo_peak=exo_peak,
-        exo_maxdd=jnp.maximum(s.exo_maxdd, 1.0 - jnp.exp(fund_x - exo_peak)),
-        trough=jnp.where(new_trough, x[0], s.trough),
+        exo_maxdd=jnp.maximum(s.exo_maxdd, -jnp.expm1(fund_x - exo_peak)),
         trough_step=jnp.where(new_trough, (s.t + 1).astype(dtype), s.trough_step),
         rounds_max=jnp.maximum(s.rounds_max, rounds),
-        nonconv=s.nonconv + active.astype(dtype),
+        capped=s.capped + active.astype(dtype),
         t=s.t + 1,
     )
     return new, StepInfo(x=x, rounds=rounds)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from .params import ModelParams
 
-HOURS_PER_YEAR = 365.0 * 24.0
+HOURS_PER_YEAR = 365.0 * 24.0  # crypto trades round the clock
 
 
 def draw_normals(key: jax.Array, n_paths: int, n_steps: int, t_dof: int,
@@ -49,6 +49,15 @@ def correlation(p: ModelParams) -> jax.Array:
     return jnp.stack([jnp.stack([one, r, c]), jnp.stack([r, one, ae]), jnp.stack([c, ae, one])])
 
 
+def step_vols(p: ModelParams) -> jax.Array:
+    """Per-step volatility ``(3,)``: crypto over a 365 x 24-hour year; equities over a
+    year of ``eq_trading_days`` days, each day's variance spread over its 24 hours (index
+    futures trade round the clock; a trading day carries ``vol_eq^2 / eq_trading_days``)."""
+    crypto = jnp.stack([p.vol_btc, p.vol_alt]) * jnp.sqrt(p.step_hours / HOURS_PER_YEAR)
+    eq = p.vol_eq * jnp.sqrt(p.step_hours / (24.0 * p.eq_trading_days))
+    return jnp.concatenate([crypto, eq[None]])
+
+
 def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Array:
     """Per-step log returns ``(..., n_steps, 3)`` including the scheduled trigger jump."""
     chol = psd_cholesky(correlation(p))
@@ -56,8 +65,7 @@ def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Arr
     z = jnp.sum(normals[..., None, :3] * chol, axis=-1)
     chi2 = jnp.sum(normals[..., 3:] ** 2, axis=-1, keepdims=True)
     t = z / jnp.sqrt(chi2 / t_dof) * jnp.sqrt((t_dof - 2.0) / t_dof)
-    vols = jnp.stack([p.vol_btc, p.vol_alt, p.vol_eq])
-    ret = t * (vols * jnp.sqrt(p.step_hours / HOURS_PER_YEAR))
+    ret = t * step_vols(p)
     n_steps = normals.shape[-2]
     jump = jnp.stack([p.jump_btc, p.jump_alt, p.jump_eq])
     at_jump = (jnp.arange(n_steps) == p.jump_step)[:, None]

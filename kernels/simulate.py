@@ -21,6 +21,9 @@ from jax import lax
 from .cascade import DayState, init_state, step
 from .outputs import PATH_OUTPUTS, PROBABILITIES
 from .params import ModelParams, validate_params
+from .sectors.banks import capital as bank_capital
+from .sectors.banks import wholesale as bank_wholesale
+from .sectors.perps import notionals as perps_notionals
 from .sectors.perps import open_interest as perps_total
 from .shocks import draw_normals, exogenous_returns
 from .stats import cell_statistics
@@ -38,14 +41,28 @@ class BlockResult(NamedTuple):
     prices: np.ndarray | None = None  # (n_cells, n_steps, n_paths, 3) log prices, on request
 
 
-def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
-    """Per-path outputs of section 3.6 from the end-of-day state."""
+def _outputs(p: ModelParams, s: DayState, n_steps: int) -> dict[str, jax.Array]:
+    """Per-path outputs (docs/model.md section 6) from the end-of-day state."""
     dtype = s.fund.dtype
     exo = s.exo_maxdd[0]
     oi = perps_total(p)
-    liq_long = s.cum_long.sum(0)
-    liq_short = s.cum_short.sum(0)
-    banks_failed = jnp.mean(s.failed.astype(dtype), axis=0)
+    long_n, short_n = perps_notionals(p)
+    closed = (jnp.sum(long_n[:, None] * s.long_sold, axis=0)
+              + jnp.sum(short_n[:, None] * s.short_sold, axis=0))
+    cap = bank_capital(p)
+    cap_share = cap / jnp.sum(cap)
+    banks_failed = jnp.sum(s.failed.astype(dtype) * cap_share[:, None], axis=0)
+    funding = bank_wholesale(p)
+    total_funding = jnp.sum(funding)
+    ran = jnp.sum(s.run * (p.run_share * funding)[:, None], axis=0)
+    run_share = jnp.where(total_funding > 0, ran / jnp.where(total_funding > 0, total_funding, 1.0),
+                          0.0)
+    # a relative slack of 1e-6 keeps a threshold equal to a sum of capital shares (0.04 +
+    # 0.06 = 0.1) from depending on the dtype's rounding of that sum
+    slack = 1.0 - 1e-6
+    systemic = ((banks_failed >= slack * p.systemic_bank_share)
+                | (s.maxdd[2] >= p.systemic_eq_drawdown)
+                | (run_share >= slack * p.systemic_run_share))
     return {
         "drawdown_btc": s.maxdd[0],
         "drawdown_alt": s.maxdd[1],
@@ -54,21 +71,25 @@ def _outputs(p: ModelParams, s: DayState) -> dict[str, jax.Array]:
         "exo_drawdown_alt": s.exo_maxdd[1],
         "exo_drawdown_eq": s.exo_maxdd[2],
         "amplification": jnp.where(exo > 0, s.maxdd[0] / jnp.where(exo > 0, exo, 1.0), 1.0),
-        "liquidated_long": liq_long,
-        "liquidated_short": liq_short,
+        "liquidated_long": s.liq_long,
+        "liquidated_short": s.liq_short,
         "defi_liquidated": s.cum_defi.sum(0),
         "treasury_sold": s.cum_treasury,
-        "fund_equity_sold": s.cum_fund[2],
+        "fund_equity_sold": s.fund_eq,
+        "fund_crypto_sold": s.fund_crypto.sum(0),
+        "collateral_liquidated": s.col_sold,
+        "bank_equity_sold": s.bank_eq,
         "bank_loss": s.bank_loss,
         "bank_crypto_loss": s.bank_crypto_loss,
+        "run_share": run_share,
         "banks_failed": banks_failed,
         "fed_fired": s.fed_on,
         "fed_bought": s.fed_bought,
         "cascade_rounds_max": s.rounds_max,
-        "nonconverged_steps": s.nonconv,
-        "oi_closed": jnp.where(oi > 0, (liq_long + liq_short) / jnp.where(oi > 0, oi, 1.0), 0.0),
+        "capped_steps": s.capped / n_steps,
+        "oi_closed": jnp.where(oi > 0, closed / jnp.where(oi > 0, oi, 1.0), 0.0),
         "time_to_trough": s.trough_step * p.step_hours,
-        "systemic": ((banks_failed > 0) | (s.maxdd[2] >= p.systemic_eq_drawdown)).astype(dtype),
+        "systemic": systemic.astype(dtype),
     }
 
 
@@ -88,7 +109,7 @@ def _simulate_paths(p: ModelParams, normals: jax.Array, t_dof: int, return_price
     state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
     # the scan carries paths on the last axis: (T, 3, n) per-step returns
     final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.transpose(ret, (1, 2, 0)))
-    return _outputs(p, final), (info.x if return_prices else None)
+    return _outputs(p, final, normals.shape[1]), (info.x if return_prices else None)
 
 
 def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,

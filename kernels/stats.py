@@ -1,20 +1,29 @@
-"""Per-cell statistics over paths (DESIGN.md section 3.7)."""
+"""Per-cell statistics over paths (docs/model.md section 7).
+
+For every output: mean, std, se (std / sqrt(paths)), quantiles and es99; for every
+probability its Wilson 95 % interval. A cell with a NaN or inf in any output gets
+NaN probabilities (and NaN statistics where the bad values are), never a number read
+off NaN: the farm marks such a cell failed.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from .outputs import PATH_OUTPUTS, STATS
+from .outputs import PATH_OUTPUTS, PROBABILITY_BASES, STATS
 from .params import ModelParams
 
 _QUANTILES = (0.05, 0.5, 0.95, 0.99)
+WILSON_Z = 1.959963984540054  # two-sided 95 %
 
 
 def summarise(v: jax.Array) -> jax.Array:
-    """``(len(STATS),)`` statistics of one output over paths: mean, std, q05, q50, q95, q99,
-    and es99, the mean of the largest 1 % (at least one path)."""
+    """``(len(STATS),)`` statistics of one output over paths: mean, std, se, q05, q50, q95,
+    q99, and es99, the mean of the largest 1 % (at least one path). Any NaN/inf in ``v``
+    makes every statistic NaN."""
     n = v.shape[-1]
+    finite = jnp.all(jnp.isfinite(v), axis=-1)
     s = jnp.sort(v, axis=-1)
     k = max(1, int(0.01 * n))
     pos = jnp.asarray(_QUANTILES, v.dtype) * (n - 1)
@@ -24,18 +33,41 @@ def summarise(v: jax.Array) -> jax.Array:
     q = s[..., lo] * (1 - frac) + s[..., hi] * frac
     mean = jnp.mean(v, axis=-1)
     std = jnp.sqrt(jnp.mean((v - mean[..., None]) ** 2, axis=-1))
+    se = std / jnp.sqrt(jnp.asarray(n, v.dtype))
     es = jnp.mean(s[..., n - k:], axis=-1)
-    return jnp.concatenate([mean[..., None], std[..., None], q, es[..., None]], axis=-1)
+    out = jnp.concatenate([mean[..., None], std[..., None], se[..., None], q, es[..., None]],
+                          axis=-1)
+    assert out.shape[-1] == len(STATS)
+    return jnp.where(finite[..., None], out, jnp.nan)
+
+
+def wilson(p_hat: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """Wilson score 95 % interval of a binomial proportion ``p_hat`` over ``n`` trials."""
+    z2 = WILSON_Z**2
+    centre = (p_hat + z2 / (2 * n)) / (1 + z2 / n)
+    half = WILSON_Z / (1 + z2 / n) * jnp.sqrt(p_hat * (1 - p_hat) / n + z2 / (4 * n * n))
+    return jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0)
 
 
 def cell_statistics(paths: dict[str, jax.Array], p: ModelParams):
-    """``(stats, probs)``: stats[var] has shape ``(..., len(STATS))``; probs[name] ``(...)``."""
+    """``(stats, probs)``: stats[var] has shape ``(..., len(STATS))``; probs[name] ``(...)``,
+    with ``p_x_lo`` / ``p_x_hi`` for every probability ``p_x``."""
     stats = {name: summarise(paths[name]) for name in PATH_OUTPUTS}
-    assert all(v.shape[-1] == len(STATS) for v in stats.values())
-    probs = {
-        "p_systemic": jnp.mean(paths["systemic"], axis=-1),
-        "p_fed_fired": jnp.mean(paths["fed_fired"], axis=-1),
-        "p_btc_crash": jnp.mean((paths["drawdown_btc"] >= p.crash_drawdown)
-                                .astype(paths["drawdown_btc"].dtype), axis=-1),
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(paths[name]), axis=-1)
+                                for name in PATH_OUTPUTS]), axis=0)
+    dd = paths["drawdown_btc"]
+    events = {
+        "p_systemic": paths["systemic"],
+        "p_fed_fired": paths["fed_fired"],
+        "p_btc_crash": (dd >= p.crash_drawdown).astype(dd.dtype),
     }
+    assert set(events) == set(PROBABILITY_BASES)
+    n = dd.shape[-1]
+    probs = {}
+    for name, hits in events.items():
+        p_hat = jnp.mean(hits, axis=-1)
+        lo, hi = wilson(p_hat, n)
+        probs[name] = jnp.where(finite, p_hat, jnp.nan)
+        probs[f"{name}_lo"] = jnp.where(finite, lo, jnp.nan)
+        probs[f"{name}_hi"] = jnp.where(finite, hi, jnp.nan)
     return stats, probs

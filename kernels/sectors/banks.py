@@ -1,20 +1,38 @@
-"""Banks, money funds and repo: crypto collateral and overlapping equity fire sales.
+"""Banks, money funds and repo desks: crypto collateral, runs, fire sales, failure.
 
-Bank ``i`` has capital ``bank_capital x w_i``, leverage ``1 + leverage
-(bank_leverage - 1)``, equities worth ``bank_eq_share`` of assets and crypto
-collateral exposure ``integration x bank_crypto_max_i x capital``. Collateral
-losses start past the haircut. To restore leverage after a loss ``L`` a bank
-sells ``(lambda - 1) L`` of equities (at most what it holds); the Fed put
-forestalls the share the Fed absorbs (``sectors.fed.share``). A bank whose
-capital falls below ``bank_fail_floor`` of its initial capital has failed.
+Bank ``b`` has capital ``K_b``, assets ``bank_leverage x K_b`` (its own balance-sheet
+leverage, not the ``leverage`` axis), equities, liquid assets and short-term
+wholesale funding. It has lent against crypto collateral worth
+``X_b = K_b x (min(leverage x floor, cap) + integration x leverage x (max_b - floor))``
+at the open: the Basel floor at integration 0 (never above the hard cap), its
+maximum at integration 1. When the collateral has fallen by ``bank_margin_call``
+(dispersed) the lender liquidates it *into the crypto market*; it loses what the
+collateral has fallen past the haircut, on the part not yet sold (marked) and on
+the part sold, at the price it was sold at (realised). Wholesale funders run from a
+bank whose losses pass ``run_threshold`` of its capital; the run is paid from
+liquid assets first, then by selling equities and other assets at a fire-sale
+discount (a loss). To restore leverage after losses a bank sells ``(lambda - 1) L``
+of assets, ``bank_eq_sale_share`` of them equities. The Fed forestalls its share of
+bank fire sales. A bank whose capital falls below ``bank_fail_floor`` has failed.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
+from ..market import liquidated_share
 from ..params import ModelParams
+
+
+class BankMarks(NamedTuple):
+    collateral_share: jax.Array  # (n,) cumulative share of collateral liquidated
+    crypto_loss: jax.Array  # (B, n) $ losses on crypto collateral
+    loss: jax.Array  # (B, n) $ losses from all causes
+    run: jax.Array  # (B, n) cumulative run intensity in [0, 1]
+    equity_target: jax.Array  # (n,) cumulative equities sold, after the Fed ($)
 
 
 def capital(p: ModelParams) -> jax.Array:
@@ -22,28 +40,57 @@ def capital(p: ModelParams) -> jax.Array:
     return p.bank_capital * p.bank_weights
 
 
-def losses(p: ModelParams, dd: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-bank losses ($) from all causes and from crypto collateral, each ``(B, n)``
-    from ``dd (3, n)``."""
-    cap = capital(p)
-    lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
-    eq_hold = (p.bank_eq_share * lam * cap)[:, None]
-    exposure = (p.integration * p.bank_crypto_max * cap)[:, None]
-    dd_col = p.bank_crypto_btc_share * dd[0] + (1.0 - p.bank_crypto_btc_share) * dd[1]
-    crypto = jnp.maximum(dd_col - p.bank_haircut, 0.0)[None, :] * exposure
-    return crypto + dd[2:3] * eq_hold, crypto
+def exposure(p: ModelParams) -> jax.Array:
+    """Crypto collateral per bank at the open ($), ``(B,)``."""
+    floor = jnp.minimum(p.leverage * p.bank_crypto_floor, p.bank_crypto_cap)
+    extra = p.integration * p.leverage * (p.bank_crypto_max - p.bank_crypto_floor)
+    return p.channel_collateral * capital(p) * (floor + extra)
 
 
-def target(p: ModelParams, dd: jax.Array, fed_share: jax.Array) -> jax.Array:
-    """Cumulative equity fire sales ($), ``(n,)``."""
-    cap = capital(p)
-    lam = 1.0 + p.leverage * (p.bank_leverage - 1.0)
-    eq_hold = p.bank_eq_share * lam * cap
-    total, _ = losses(p, dd)
-    sale = jnp.minimum((lam - 1.0) * total, eq_hold[:, None]).sum(axis=0)
-    return sale * (1.0 - fed_share)
+def wholesale(p: ModelParams) -> jax.Array:
+    """Run-able wholesale funding per bank ($), ``(B,)``."""
+    return p.bank_wholesale_share * (p.bank_leverage - 1.0) * capital(p)
 
 
-def failed(p: ModelParams, total_losses: jax.Array) -> jax.Array:
+def collateral_drawdown(p: ModelParams, dd: jax.Array) -> jax.Array:
+    """Fall of the crypto collateral basket, ``(n,)``."""
+    return p.bank_crypto_btc_share * dd[0] + (1.0 - p.bank_crypto_btc_share) * dd[1]
+
+
+def marks(p: ModelParams, dd: jax.Array, col_prev: jax.Array, realised: jax.Array,
+          run_prev: jax.Array, fed_share: jax.Array) -> BankMarks:
+    """Banks at running drawdowns ``dd (3, n)`` given the start-of-step state:
+    ``col_prev (n,)`` share of collateral already liquidated, ``realised (n,)`` loss per $
+    of exposure realised on it, ``run_prev (B, n)`` run intensity so far."""
+    cap = capital(p)[:, None]
+    assets = p.bank_leverage * cap
+    hold_eq = p.bank_eq_share * assets
+    d_col = collateral_drawdown(p, dd)
+    col = jnp.maximum(col_prev, liquidated_share(d_col, p.bank_margin_call, p.dispersion))
+    unit_loss = realised + (1.0 - col_prev) * jnp.maximum(d_col - p.bank_haircut, 0.0)
+    crypto = exposure(p)[:, None] * unit_loss[None, :]
+    market = crypto + hold_eq * dd[2:3]
+
+    funding = wholesale(p)[:, None]
+    liquid = p.bank_liquid_share * assets
+    forestall = 1.0 - fed_share[None, :]
+
+    def excess(run):  # run outflow beyond liquid assets ($)
+        return jnp.maximum(run * p.run_share * funding - liquid, 0.0)
+
+    def fire_loss(run):
+        return p.run_discount * (1.0 - p.bank_eq_sale_share) * excess(run) * forestall
+
+    before = market + fire_loss(run_prev)
+    run = jnp.maximum(run_prev, p.channel_runs * liquidated_share(before / cap, p.run_threshold,
+                                                                  p.dispersion))
+    loss = market + fire_loss(run)
+    delever = p.channel_bank_sales * p.bank_eq_sale_share * (p.bank_leverage - 1.0) * loss
+    run_eq = p.bank_eq_sale_share * excess(run)
+    gross = jnp.minimum(delever + run_eq, hold_eq * (1.0 - dd[2:3]))
+    return BankMarks(col, crypto, loss, run, (gross * forestall).sum(axis=0))
+
+
+def failed(p: ModelParams, loss: jax.Array) -> jax.Array:
     """Which banks have capital below the floor, ``(B, n)`` booleans."""
-    return total_losses > ((1.0 - p.bank_fail_floor) * capital(p))[:, None]
+    return loss > ((1.0 - p.bank_fail_floor) * capital(p))[:, None]

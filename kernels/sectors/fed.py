@@ -1,13 +1,14 @@
 """The Fed put: shields equities and banks, never crypto.
 
-Past ``fed_trigger`` the Fed absorbs a share of equity forced flow and forestalls
-the same share of bank fire sales. Within a step the share ramps from 0 to
-``fed_put`` as the equity drawdown goes from the trigger to trigger + ``fed_ramp``
-(a continuous rule; within a step the share never falls back, so the cascade
-cannot oscillate around the trigger); once the
-trigger has been reached at the end of a step the Fed stays in at full
-strength for the rest of the day. It never buys crypto: crypto flows do not pass
-through here.
+Past ``fed_trigger`` the Fed buys a share of the funds' equity fire sales and
+forestalls the same share of bank fire sales (equities sold to restore leverage or
+to pay a run, and the other assets a run would have dumped at a discount). The
+share is applied once: a bank sale the Fed forestalled never reaches the market and
+is not counted as bought. Within a step the share ramps from 0 to ``fed_put`` as the
+equity drawdown goes from the trigger to trigger + ``fed_ramp`` and never falls back
+(so the cascade cannot oscillate around the trigger); once the trigger has been
+reached at the end of a step the Fed stays in at full strength for the day. Crypto
+flows never pass through here.
 """
 
 from __future__ import annotations
@@ -24,11 +25,6 @@ def armed(p: ModelParams, dd_eq: jax.Array, fed_on: jax.Array) -> jax.Array:
 
 
 def share(p: ModelParams, dd_eq: jax.Array, fed_on: jax.Array) -> jax.Array:
-    """Share of equity forced flow (and of bank fire sales) the Fed absorbs, in [0, fed_put]."""
+    """Share of fund equity fire sales the Fed buys (and of bank fire sales it forestalls)."""
     ramp = jnp.clip((dd_eq - p.fed_trigger) / p.fed_ramp, 0.0, 1.0)
     return p.fed_put * jnp.maximum(fed_on, ramp)
-
-
-def net_equity_flow(gross: jax.Array, fed_share: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Equity flow that reaches the market and the part the Fed bought ($)."""
-    return (1.0 - fed_share) * gross, fed_share * gross
