@@ -4,9 +4,11 @@ The cascade (docs/model.md section 5) iterates prices -> cumulative forced flows
 all sectors -> impact on evaporating depth -> prices, ``x <- F(x)``, with
 ``lax.while_loop``. Flows are monotone in the drawdowns, so from the exogenous price
 the iterates fall monotonically to the least fixed point (the smallest crash
-consistent with the flows). A path stops when its residual ``|F(x) - x|`` and the
-error bound ``|F(x) - x| rho / (1 - rho)`` (``rho`` the observed contraction) are both
-below ``tol``, or at ``max_rounds`` (counted as a capped step, never hidden). Each
+consistent with the flows); near a tipping point the contraction is slow, and a
+safeguarded extrapolation (:func:`solve`) skips ahead. A path stops when its
+residual ``|F(x) - x|`` and the error bound ``|F(x) - x| rho / (1 - rho)`` (``rho`` the
+observed contraction) are both below ``tol``, or at ``max_rounds`` (counted as a capped
+step, never hidden). Each
 path stops on its own, so its numbers never depend on the other paths or cells it is
 computed with (blocks are bit-identical to single cells).
 """
@@ -149,46 +151,92 @@ def tolerance(p: ModelParams, dtype) -> jax.Array:
     return jnp.maximum(p.tol, 8.0 * jnp.finfo(dtype).eps)
 
 
-def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
-    """Iterate ``x <- base + impact(memory + flows(x))`` from ``base`` (with the impact of
-    the remembered flow alone) to the least fixed point.
+OMEGA_START, OMEGA_MAX = 16.0, 1024.0
+"""Over-relaxation cap of an accelerated round: 16 plain steps at first, doubled after
+every accepted jump (a slow drift past the ghost of a vanished fixed point needs
+hundreds), quartered after a rejected one."""
 
-    Returns ``(x_eval, fed_floor, active, rounds)``: the last point at which the flows
-    were evaluated (the step's flows are those at ``x_eval``), the Fed floor used there,
-    the paths still not converged at ``max_rounds`` and the rounds used.
+
+def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
+    """Iterate ``x <- F(x) = base + impact(memory + flows(x))`` to the least fixed point.
+
+    Plain rounds are Picard steps. After two plain rounds, if an asset's residual shrinks
+    slowly (by a ratio ``rho_a`` in (0.5, 1): near-critical convergence), one round tries
+    the over-relaxed point ``x_a + omega_a (F(x)_a - x_a)`` with ``omega_a = 1 / (1 -
+    rho_a)`` (at most :data:`OMEGA_MAX`; 1 for the other assets), Aitken's estimate of
+    the limit, exact for a linear map (capped, see :data:`OMEGA_START`). The try is rejected, and the
+    plain step taken instead, if any residual changes sign there (it jumped past the
+    fixed point). Convergence is checked on plain rounds only: residual ``< tol`` and
+    error bound ``residual rho / (1 - rho) < tol``, or a residual at the dtype's noise
+    floor (16 machine epsilons: float32 cannot resolve a slowly contracting step better).
+
+    Returns ``(x_eval, fed_floor, active, rounds)``: the last accepted point (the step's
+    flows are those at ``x_eval`` and its price ``F(x_eval)``), the Fed floor used there,
+    the paths still not converged at ``max_rounds``, and the rounds (evaluations) used.
     """
     n = base.shape[-1]
     dtype = base.dtype
     tol = tolerance(p, dtype)
+    noise = 16.0 * jnp.finfo(dtype).eps
 
     def cond(c):
-        k, *_, active, _ = c
-        return (k < p.max_rounds) & jnp.any(active)
+        return (c["k"] < p.max_rounds) & jnp.any(c["active"])
 
     def body(c):
-        k, x_eval, x_out, floor_used, floor_next, diff_prev, active, rounds = c
-        q, f = forced_flows(p, s, x_out, floor_next)
+        z, fl_z, ext, a = c["z"], c["fl_z"], c["ext"], c["active"]
+        q, f = forced_flows(p, s, z, fl_z)
         imp, _ = market.impact(q, s.depth, p, assets_first=True, memory=memory)
-        x_new = base + imp
-        diff = jnp.max(jnp.abs(x_new - x_out), axis=0)
-        rho = jnp.where(diff_prev > 0, jnp.minimum(diff / jnp.where(diff_prev > 0, diff_prev, 1.0),
-                                                   1.0), 1.0)
-        rho = jnp.where(jnp.isinf(diff_prev), 0.5, rho)
-        bound = jnp.where(rho < 1.0, diff * rho / jnp.maximum(1.0 - rho, 1e-30), jnp.inf)
-        done = (diff == 0) | ((diff < tol) & (bound < tol))
-        a = active
-        return (k + 1, jnp.where(a, x_out, x_eval), jnp.where(a, x_new, x_out),
-                jnp.where(a, floor_next, floor_used), jnp.where(a, f.fed_share, floor_next),
-                jnp.where(a, diff, diff_prev), a & ~done, jnp.where(a, rounds + 1, rounds))
+        g = base + imp - z
+        ng = jnp.max(jnp.abs(g), axis=0)
+        flip = (g * c["g_acc"] < 0) & (jnp.abs(g) > tol)
+        accept = ~(ext & jnp.any(flip, axis=0))
+        rho = jnp.where(c["n_acc"] > 0, ng / jnp.where(c["n_acc"] > 0, c["n_acc"], 1.0), 0.0)
+        rho = jnp.where(jnp.isinf(c["n_acc"]), 0.5, rho)  # first round: assume the sqrt rate
+        bound = jnp.where(rho < 1.0, ng * rho / jnp.maximum(1.0 - rho, 1e-30), jnp.inf)
+        plain = accept & ~ext
+        # at the dtype's noise floor the residual cannot shrink further: accept it there
+        done = accept & ((ng == 0) | (plain & (ng < tol) & ((bound < tol) | (ng < noise))))
+        count = jnp.where(plain, c["count"] + 1, 0)
+        # per-asset contraction of the last plain round (assets converge at their own rates)
+        g_prev = c["g_acc"]
+        rho_a = jnp.where(g * g_prev > 0, g / jnp.where(g_prev != 0, g_prev, 1.0), 0.0)
+        slow = rho_a > 0.5  # >= 1: drifting away from the ghost of a vanished fixed point
+        try_ext = plain & ~done & (count >= 2) & jnp.any(slow, axis=0)
+        cap = jnp.where(ext, jnp.where(accept, jnp.minimum(2.0 * c["cap"], OMEGA_MAX),
+                                       jnp.maximum(0.25 * c["cap"], 2.0)), c["cap"])
+        aitken = jnp.where(rho_a < 1.0, 1.0 / jnp.maximum(1.0 - rho_a, 1e-30), jnp.inf)
+        omega = jnp.where(slow & try_ext, jnp.minimum(aitken, cap), 1.0)
+        z_next = jnp.where(accept, z + omega * g, c["x_acc"] + c["g_acc"])
+        upd = a & accept
+        sel = lambda new, old, m=upd: jnp.where(m, new, old)  # noqa: E731
+        return {
+            "k": c["k"] + 1,
+            "z": jnp.where(a, z_next, z),
+            "fl_z": jnp.where(a, jnp.where(accept, f.fed_share, c["fl_acc"]), fl_z),
+            "ext": jnp.where(a, try_ext, ext),
+            "x_acc": sel(z, c["x_acc"]),
+            "g_acc": sel(g, c["g_acc"]),
+            "fl_acc": sel(f.fed_share, c["fl_acc"]),
+            "fl_used": sel(fl_z, c["fl_used"]),
+            "n_acc": sel(ng, c["n_acc"]),
+            "count": jnp.where(a, count, c["count"]),
+            "cap": jnp.where(a, cap, c["cap"]),
+            "active": a & ~done,
+            "rounds": jnp.where(a, c["rounds"] + 1, c["rounds"]),
+        }
 
     zero = jnp.zeros((n,), dtype)
     start = base + market.impact(jnp.zeros_like(base), s.depth, p, assets_first=True,
                                  memory=memory)[0]
-    # the first round's contraction is unknown: assume 1/2 (the square-root map's rate)
-    init = (jnp.zeros((), dtype), start, start, zero, zero, jnp.full((n,), jnp.inf, dtype),
-            jnp.ones((n,), bool), zero)
-    _, x_eval, _, floor_used, _, _, active, rounds = lax.while_loop(cond, body, init)
-    return x_eval, floor_used, active, rounds
+    init = {
+        "k": jnp.zeros((), dtype), "z": start, "fl_z": zero, "ext": jnp.zeros((n,), bool),
+        "x_acc": start, "g_acc": jnp.zeros_like(start), "fl_acc": zero, "fl_used": zero,
+        "n_acc": jnp.full((n,), jnp.inf, dtype), "count": zero,
+        "cap": jnp.full((n,), OMEGA_START, dtype),
+        "active": jnp.ones((n,), bool), "rounds": zero,
+    }
+    c = lax.while_loop(cond, body, init)
+    return c["x_acc"], c["fl_used"], c["active"], c["rounds"]
 
 
 def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, StepInfo]:

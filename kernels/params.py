@@ -57,9 +57,9 @@ _WEIGHTS = ("perp_long_weights", "perp_short_weights", "defi_hf_weights",
 
 OCT2025 = {
     "correlation": 0.8,
-    "jump_btc": -0.05,
-    "jump_alt": -0.14,
-    "jump_eq": -0.022,
+    "jump_btc": -0.075,
+    "jump_alt": -0.16,
+    "jump_eq": -0.021,
 }
 """What the 10-11 October 2025 episode changes from :func:`baseline`: the BTC-Nasdaq
 correlation of late 2025 and the tariff headline as the trigger jump."""

@@ -116,8 +116,8 @@ _TABLE: list[tuple] = [
         ("jump_eq", -0.01, "log return", "[-3, 3]", "trigger jump of the equity index"),
     ]),
     ("market", [
-        ("depth_btc", 6.0e8, "USD", "(0, 1e15]", "normal 1 % depth of btc: flow that moves it 1 %"),
-        ("depth_alt", 1.6e8, "USD", "(0, 1e15]", "normal 1 % depth of the altcoin basket"),
+        ("depth_btc", 5.0e8, "USD", "(0, 1e15]", "normal 1 % depth of btc: flow that moves it 1 %"),
+        ("depth_alt", 1.8e8, "USD", "(0, 1e15]", "normal 1 % depth of the altcoin basket"),
         ("depth_eq", 5.0e10, "USD", "(0, 1e15]", "normal 1 % depth of the equity index"),
         ("impact_y", 1.0, "1", "[0, 10]", "Y of the square-root law dx = -Y 0.01 sqrt(Q / depth)"),
         ("kappa", 0.05, "1", "[0, 100]",
@@ -128,9 +128,9 @@ _TABLE: list[tuple] = [
         ("resilience", 0.8, "1/step", _UNIT, "per-step survival factor of transient impact"),
     ]),
     ("perps", [
-        ("perp_long_btc", 4.0e10, "USD", "[0, 1e14]", "leveraged long notional in btc perps"),
+        ("perp_long_btc", 5.0e10, "USD", "[0, 1e14]", "leveraged long notional in btc perps"),
         ("perp_short_btc", 1.6e10, "USD", "[0, 1e14]", "leveraged short notional in btc perps"),
-        ("perp_long_alt", 5.5e10, "USD", "[0, 1e14]", "leveraged long notional in alt perps"),
+        ("perp_long_alt", 6.5e10, "USD", "[0, 1e14]", "leveraged long notional in alt perps"),
         ("perp_short_alt", 1.4e10, "USD", "[0, 1e14]", "leveraged short notional in alt perps"),
         ("perp_leverage_buckets", (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0), "x",
          "[1, 1000]", "position leverage of each bucket"),
@@ -141,7 +141,7 @@ _TABLE: list[tuple] = [
         ("perp_cap_btc", 100.0, "x", "[1, 1000]", "venue leverage cap on btc perps"),
         ("perp_cap_alt", 50.0, "x", "[1, 1000]", "venue leverage cap on alt perps"),
         ("maint_margin", 0.005, _SHARE, "[0, 0.5)", "maintenance margin (share of notional)"),
-        ("perp_holding_days", 10.0, "days", "[0.01, 1000]",
+        ("perp_holding_days", 12.0, "days", "[0.01, 1000]",
          "mean holding time of a position: sets how far surviving positions sit from liquidation"),
     ]),
     ("defi", [
