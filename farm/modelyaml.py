@@ -1,45 +1,37 @@
-"""Write ``conf/model/*.yaml`` from :mod:`kernels.params` (keeps Hydra and the kernel in step).
+"""Generate the model's config files and parameter tables from :mod:`kernels.paramspec`.
 
-``kernels.params`` is the single source of the model's defaults; the Hydra model
-files carry every field explicitly so that a user reads them in one place.
-After changing a default or adding a field in ``kernels/params.py`` run::
+``kernels.paramspec.SPECS`` declares every model parameter once. From it this
+module writes ``conf/model/baseline.yaml`` (every parameter, its default, unit and
+description), ``conf/model/oct2025.yaml`` (only what the episode changes, on top of
+``baseline`` through Hydra's defaults list) and the parameter table of
+``docs/model.md``::
 
-    .venv/bin/python -m farm.modelyaml          # rewrites conf/model/{baseline,oct2025}.yaml
-    .venv/bin/python -m farm.modelyaml --check  # exit 1 if the files differ in value
+    .venv/bin/python -m farm.modelyaml          # rewrite the files
+    .venv/bin/python -m farm.modelyaml --check  # exit 1 if any differs
 
-``tests/test_config.py`` fails while the files and ``kernels.params`` disagree.
+``tests/test_config.py`` fails while the files and ``kernels.paramspec`` disagree.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import math
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from kernels import params as kp
+from kernels.paramspec import SECTIONS, SPECS
 
-__all__ = ["MODEL_PRESETS", "format_float", "model_yaml", "write_model_yaml"]
+__all__ = ["format_float", "model_files", "params_table", "write_model_files"]
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-# preset name -> (factory, title line)
-MODEL_PRESETS: dict[str, tuple[Callable[[], kp.ModelParams], str]] = {
-    "baseline": (
-        kp.baseline,
-        "Neutral calibration: leverage 1, correlation 0.5, no Fed put, no integration.",
-    ),
-    "oct2025": (
-        kp.oct2025,
-        "The 10-11 October 2025 episode: BTC-Nasdaq correlation ~0.8, larger tariff trigger.",
-    ),
-}
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = ROOT / "conf"
+MODEL_DOC = ROOT / "docs" / "model.md"
+T_DOF_DEFAULT = 4
+TABLE_START, TABLE_END = "<!-- params-table -->", "<!-- /params-table -->"
 
 
 def format_float(v: float) -> str:
@@ -62,85 +54,107 @@ def format_float(v: float) -> str:
     return repr(v)
 
 
-def _field_comments() -> tuple[dict[str, str], dict[str, str]]:
-    """(field -> trailing comment, field -> section heading) parsed from ModelParams."""
-    comments: dict[str, str] = {}
-    sections: dict[str, str] = {}
-    pending = None
-    for line in inspect.getsource(kp.ModelParams).splitlines():
-        m = re.match(r"\s*# --- (.*?) -*\s*$", line)
-        if m:
-            pending = m.group(1)
-            continue
-        m = re.match(r"\s*(\w+): [^=]+=\s*(.*?)(?:\s+#\s*(.*))?$", line)
-        if m:
-            comments[m.group(1)] = m.group(3) or ""
-            if pending:
-                sections[m.group(1)] = pending
-                pending = None
-    return comments, sections
+def _value_text(value) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(format_float(x) for x in value) + "]"
+    return format_float(value)
 
 
-def model_yaml(params: kp.ModelParams, title: str, t_dof: int = 4) -> str:
-    """The text of a ``conf/model`` file holding every field of ``params``."""
-    comments, sections = _field_comments()
+def baseline_yaml() -> str:
+    """``conf/model/baseline.yaml``: every parameter with its default, unit and range."""
     out = [
-        f"# {title}",
-        "# Every ModelParams field (units in kernels/params.py); regenerate with",
-        "# `python -m farm.modelyaml`. tests/test_config.py checks them against kernels.params.",
-        "",
+        "# The neutral calibration: leverage 1 (the state of October 2025), correlation 0.5,",
+        "# no Fed put, the Basel regime (integration 0), a modest trigger jump.",
+        "# Generated from kernels/paramspec.py by `python -m farm.modelyaml`; do not edit.",
+        "# Each line: value  # unit, allowed range: description (docs/model.md explains).",
     ]
-    for name in kp.ModelParams._fields:
-        if name in sections:
-            out.append(f"# --- {sections[name]}")
-        val = getattr(params, name)
-        if name in kp.VECTOR_FIELDS:
-            text = "[" + ", ".join(format_float(x) for x in val) + "]"
-        else:
-            text = format_float(val)
-        comment = comments.get(name, "")
-        out.append(f"{name}: {text}" + (f"  # {comment}" if comment else ""))
+    section = None
+    for name, spec in SPECS.items():
+        if spec.section != section:
+            section = spec.section
+            out.append(f"# --- {SECTIONS[section]}")
+        out.append(f"{name}: {_value_text(spec.default)}  # {spec.unit}, {spec.range}: "
+                   f"{spec.description}")
     out.append("# --- Student-t degrees of freedom of the shocks (a static shape; not sweepable)")
-    out.append(f"t_dof: {int(t_dof)}")
+    out.append(f"t_dof: {T_DOF_DEFAULT}  # integer in [3, 1000]")
     return "\n".join(out) + "\n"
 
 
-def write_model_yaml(conf_dir: Path = CONF_DIR) -> list[Path]:
-    """Rewrite ``conf/model/<preset>.yaml`` for every preset; return the paths."""
+def oct2025_yaml() -> str:
+    """``conf/model/oct2025.yaml``: ``baseline`` plus what the 10-11 Oct 2025 episode changes."""
+    out = [
+        "# The 10-11 October 2025 episode: baseline plus what the day changes (the late-2025",
+        "# BTC-Nasdaq correlation and the tariff headline as the trigger jump).",
+        "# Generated from kernels/params.py (OCT2025) by `python -m farm.modelyaml`; do not edit.",
+        "defaults:",
+        "  - baseline",
+        "  - _self_",
+        "",
+    ]
+    for name, value in kp.OCT2025.items():
+        spec = SPECS[name]
+        out.append(f"{name}: {_value_text(value)}  # {spec.unit}: {spec.description} "
+                   f"(baseline {_value_text(spec.default)})")
+    return "\n".join(out) + "\n"
+
+
+def params_table() -> str:
+    """The Markdown tables of docs/model.md section 10, one per section."""
+    out: list[str] = []
+    section = None
+    for name, spec in SPECS.items():
+        if spec.section != section:
+            section = spec.section
+            out += ["", f"**{SECTIONS[section]}**", "",
+                    "| parameter | default | unit | range | meaning |", "|---|---|---|---|---|"]
+        default = _value_text(spec.default).replace(".nan", "NaN")
+        out.append(f"| `{name}` | {default} | {spec.unit} | {spec.range} | {spec.description} |")
+    return "\n".join(out).strip() + "\n"
+
+
+def _with_table(text: str, table: str) -> str:
+    start, end = text.index(TABLE_START), text.index(TABLE_END)
+    return text[: start + len(TABLE_START)] + "\n\n" + table + "\n" + text[end:]
+
+
+def model_files(conf_dir: Path = CONF_DIR, doc: Path = MODEL_DOC) -> dict[Path, str]:
+    """Every generated file and its expected text."""
+    return {
+        Path(conf_dir) / "model" / "baseline.yaml": baseline_yaml(),
+        Path(conf_dir) / "model" / "oct2025.yaml": oct2025_yaml(),
+        Path(doc): _with_table(Path(doc).read_text(), params_table()),
+    }
+
+
+def write_model_files(conf_dir: Path = CONF_DIR, doc: Path = MODEL_DOC) -> list[Path]:
+    """Rewrite the generated files; return their paths."""
     written = []
-    for name, (factory, title) in MODEL_PRESETS.items():
-        path = Path(conf_dir) / "model" / f"{name}.yaml"
+    for path, text in model_files(conf_dir, doc).items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(model_yaml(factory(), title))
+        path.write_text(text)
         log.info("wrote %s", path)
         written.append(path)
     return written
 
 
-def _check(conf_dir: Path) -> int:
-    from omegaconf import OmegaConf
-
-    bad = 0
-    for name, (factory, _) in MODEL_PRESETS.items():
-        path = Path(conf_dir) / "model" / f"{name}.yaml"
-        loaded = OmegaConf.to_container(OmegaConf.load(path))
-        expected = OmegaConf.to_container(OmegaConf.create(model_yaml(factory(), "")))
-        if repr(loaded) != repr(expected):  # repr: NaN equals NaN
-            log.error("%s differs from kernels.params.%s()", path, name)
-            bad += 1
-    return 1 if bad else 0
+def stale_files(conf_dir: Path = CONF_DIR, doc: Path = MODEL_DOC) -> list[Path]:
+    """Generated files whose text differs from what :func:`model_files` would write."""
+    return [path for path, text in model_files(conf_dir, doc).items()
+            if not path.exists() or path.read_text() != text]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: regenerate (default) or ``--check`` the model files."""
+    """Command line: regenerate (default) or ``--check`` the generated files."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare, exit 1 on drift")
-    parser.add_argument("--conf-dir", type=Path, default=CONF_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.check:
-        return _check(args.conf_dir)
-    write_model_yaml(args.conf_dir)
+        stale = stale_files()
+        for path in stale:
+            log.error("%s is stale: run python -m farm.modelyaml", path)
+        return 1 if stale else 0
+    write_model_files()
     return 0
 
 

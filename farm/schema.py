@@ -4,8 +4,9 @@ The dataclasses here are the types Hydra merges ``conf/`` into: an unknown key
 or a value of the wrong type fails when the config is composed, before any
 range check (those live in :func:`farm.config.validate`).
 
-The model schema is generated from :class:`kernels.params.ModelParams`, so it
-always carries every model field with the kernel's default: scalar fields are
+The model schema is generated from :data:`kernels.paramspec.SPECS` (where every
+model parameter is declared once), so it always carries every model field with the
+kernel's default: scalar fields are
 ``float``, the bucket tables (``VECTOR_FIELDS``) are ``List[float]``, plus the
 integer Student-t degrees of freedom ``t_dof`` (a static shape parameter of the
 kernel, not part of ``ModelParams``).
@@ -14,7 +15,7 @@ Config tree (units in brackets)::
 
     name: str            label of the run; default store is results/${name}.zarr
     seed: int            root PRNG seed, 0 <= seed < 2**32
-    model: ModelConfig   every ModelParams field (see kernels/params.py) + t_dof
+    model: ModelConfig   every model parameter (kernels/paramspec.py) + t_dof
     sweep: SweepConfig   design of cells, paths per cell, steps per path
     runtime: RuntimeConfig  Ray workers, block size, retries
     store: StoreConfig   where the Zarr cube goes
@@ -28,7 +29,8 @@ from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf needs ty
 
 from hydra.core.config_store import ConfigStore
 
-from kernels.params import VECTOR_FIELDS, ModelParams
+from kernels.paramspec import SPECS
+from kernels.params import VECTOR_FIELDS
 
 __all__ = [
     "METHODS",
@@ -50,7 +52,8 @@ SEEDINGS = ("common", "independent")
 def _model_fields() -> list[tuple[str, Any, Any]]:
     """(name, type, dataclasses.field) for every ModelParams field, then ``t_dof``."""
     out: list[tuple[str, Any, Any]] = []
-    for name, default in ModelParams._field_defaults.items():
+    for name, spec in SPECS.items():
+        default = spec.default
         if name in VECTOR_FIELDS:
             values = [float(v) for v in default]
             out.append((name, List[float], field(default_factory=lambda v=values: list(v))))  # noqa: UP006
@@ -65,9 +68,9 @@ ModelConfig = dataclasses.make_dataclass(
     _model_fields(),
     namespace={
         "__doc__": (
-            "Model parameters: every field of kernels.params.ModelParams (floats; "
+            "Model parameters: every entry of kernels.paramspec.SPECS (floats; "
             "List[float] for the bucket tables) plus t_dof (int, Student-t degrees of "
-            "freedom of the shocks, default 4). Units as documented in ModelParams."
+            "freedom of the shocks, default 4). Units and ranges in docs/model.md."
         ),
         "__module__": __name__,
     },

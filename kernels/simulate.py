@@ -26,7 +26,7 @@ from .sectors.banks import wholesale as bank_wholesale
 from .sectors.perps import notionals as perps_notionals
 from .sectors.perps import open_interest as perps_total
 from .shocks import draw_normals, exogenous_returns
-from .stats import cell_statistics
+from .stats import cell_statistics, with_intervals
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,7 @@ def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps
                                          t_dof=t_dof, dtype=dtype, per_cell_keys=bool(per_cell),
                                          return_paths=return_paths, return_prices=return_prices)
     stats = {k: np.asarray(stats[k]) for k in PATH_OUTPUTS}
-    probs = {k: np.asarray(probs[k]) for k in PROBABILITIES}
+    probs = with_intervals({k: np.asarray(v) for k, v in probs.items()}, n_paths)
+    assert tuple(probs) == tuple(PROBABILITIES)
     paths = None if paths is None else {k: np.asarray(paths[k]) for k in PATH_OUTPUTS}
     return BlockResult(stats, probs, paths, None if prices is None else np.asarray(prices))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .outputs import PATH_OUTPUTS, PROBABILITY_BASES, STATS
 from .params import ModelParams
@@ -41,17 +42,36 @@ def summarise(v: jax.Array) -> jax.Array:
     return jnp.where(finite[..., None], out, jnp.nan)
 
 
-def wilson(p_hat: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-    """Wilson score 95 % interval of a binomial proportion ``p_hat`` over ``n`` trials."""
+def wilson(p_hat: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score 95 % interval of a binomial proportion ``p_hat`` over ``n`` trials.
+
+    Plain NumPy in float64 on the kernel's output (not inside the jitted block), so the
+    bounds of a cell are bit-identical whatever block computed it. NaN stays NaN.
+    """
+    p_hat = np.asarray(p_hat, dtype=np.float64)
     z2 = WILSON_Z**2
     centre = (p_hat + z2 / (2 * n)) / (1 + z2 / n)
-    half = WILSON_Z / (1 + z2 / n) * jnp.sqrt(p_hat * (1 - p_hat) / n + z2 / (4 * n * n))
-    return jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0)
+    half = WILSON_Z / (1 + z2 / n) * np.sqrt(p_hat * (1 - p_hat) / n + z2 / (4 * n * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def with_intervals(probs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Every probability of :data:`PROBABILITY_BASES` with its ``_lo`` / ``_hi`` bounds,
+    in the order of :data:`kernels.outputs.PROBABILITIES`."""
+    out = {}
+    for name in PROBABILITY_BASES:
+        p_hat = np.asarray(probs[name])
+        lo, hi = wilson(p_hat, n)
+        out[name] = p_hat
+        out[f"{name}_lo"] = lo.astype(p_hat.dtype)
+        out[f"{name}_hi"] = hi.astype(p_hat.dtype)
+    return out
 
 
 def cell_statistics(paths: dict[str, jax.Array], p: ModelParams):
-    """``(stats, probs)``: stats[var] has shape ``(..., len(STATS))``; probs[name] ``(...)``,
-    with ``p_x_lo`` / ``p_x_hi`` for every probability ``p_x``."""
+    """``(stats, probs)``: stats[var] has shape ``(..., len(STATS))``; probs[name] ``(...)``
+    for the names of :data:`PROBABILITY_BASES` (the Wilson bounds are added outside the
+    jitted block by :func:`with_intervals`)."""
     stats = {name: summarise(paths[name]) for name in PATH_OUTPUTS}
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(paths[name]), axis=-1)
                                 for name in PATH_OUTPUTS]), axis=0)
@@ -62,12 +82,6 @@ def cell_statistics(paths: dict[str, jax.Array], p: ModelParams):
         "p_btc_crash": (dd >= p.crash_drawdown).astype(dd.dtype),
     }
     assert set(events) == set(PROBABILITY_BASES)
-    n = dd.shape[-1]
-    probs = {}
-    for name, hits in events.items():
-        p_hat = jnp.mean(hits, axis=-1)
-        lo, hi = wilson(p_hat, n)
-        probs[name] = jnp.where(finite, p_hat, jnp.nan)
-        probs[f"{name}_lo"] = jnp.where(finite, lo, jnp.nan)
-        probs[f"{name}_hi"] = jnp.where(finite, hi, jnp.nan)
+    probs = {name: jnp.where(finite, jnp.mean(hits, axis=-1), jnp.nan)
+             for name, hits in events.items()}
     return stats, probs
