@@ -35,7 +35,7 @@ class DayState(NamedTuple):
 
     fund: jax.Array  # (3, n) exogenous log price
     mem_perm: jax.Array  # (3, n) $ permanent memory of net forced flow
-    mem_trans: jax.Array  # (3, n) $ transient memory (decays by resilience per step)
+    mem_trans: jax.Array  # (3, n) $ transient memory (decays by resilience per 15 minutes)
     depth: jax.Array  # (3, n) depth as share of normal
     low: jax.Array  # (3, n) lowest log price so far (<= 0)
     up: jax.Array  # (2, n) highest crypto log price so far (>= 0)
@@ -244,7 +244,8 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     s = state
     dtype = ret.dtype
     fund_x = s.fund + ret
-    memory = s.mem_perm + p.resilience * s.mem_trans
+    r = market.per_step(p)[0]
+    memory = s.mem_perm + r * s.mem_trans
     x_eval, floor_used, active, rounds = solve(p, s, fund_x, memory)
     q, f = forced_flows(p, s, x_eval, floor_used)
     imp, d_eff = market.impact(q, s.depth, p, assets_first=True, memory=memory)
@@ -260,7 +261,7 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     new = DayState(
         fund=fund_x,
         mem_perm=s.mem_perm + p.perm_share * q,
-        mem_trans=p.resilience * s.mem_trans + (1.0 - p.perm_share) * q,
+        mem_trans=r * s.mem_trans + (1.0 - p.perm_share) * q,
         depth=market.recover_depth(d_eff, p),
         low=low,
         up=jnp.maximum(s.up, x[:2]),

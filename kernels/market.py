@@ -5,9 +5,10 @@ forced flow ``M`` (sell > 0, dollars): ``dx = -Y 0.01 sign(M) sqrt(|M| / depth_e
 so 4x the flow gives 2x the impact, and a flow split over steps moves the price as
 much as the same flow at once (a metaorder). The memory has a permanent part (share
 ``perm_share`` of each step's flow, kept all day) and a transient part that decays by
-``resilience`` per step, so a crash partly rebounds. Depth evaporates with the step's
-forced flow ``q``: ``depth_eff = depth exp(-kappa |q| / depth0)``, floored at
-``depth_floor`` of normal, and recovers ``depth_recovery`` of the gap per step. Depth
+``resilience`` per 15 minutes, so a crash partly rebounds. Depth evaporates with the
+step's forced flow ``q``: ``depth_eff = depth exp(-kappa |q| / depth0)``, floored at
+``depth_floor`` of normal, and recovers ``depth_recovery`` of the gap per 15 minutes
+(evaporation by the step's flow is already independent of the step length). Depth
 is carried as a share of normal depth.
 """
 
@@ -54,6 +55,19 @@ def impact(q: jax.Array, depth: jax.Array, p: ModelParams, assets_first: bool = 
     return -p.impact_y * 0.01 * jnp.sign(m) * jnp.sqrt(jnp.abs(m) / (depth0 * d_eff)), d_eff
 
 
+REFERENCE_STEP_HOURS = 0.25
+"""``resilience`` and ``depth_recovery`` are stated per 15 minutes and converted to the
+step length, so that halving ``step_hours`` leaves the dynamics unchanged."""
+
+
+def per_step(p: ModelParams) -> tuple[jax.Array, jax.Array]:
+    """``(r, g)``: survival of transient impact and share of the depth gap recovered, per
+    step of ``step_hours`` (``resilience ** (step_hours / 0.25)``, and likewise for the
+    share of the gap *not* recovered)."""
+    k = p.step_hours / REFERENCE_STEP_HOURS
+    return p.resilience**k, 1.0 - (1.0 - p.depth_recovery) ** k
+
+
 def recover_depth(d_eff: jax.Array, p: ModelParams) -> jax.Array:
     """Depth share at the start of the next step."""
-    return d_eff + p.depth_recovery * (1.0 - d_eff)
+    return d_eff + per_step(p)[1] * (1.0 - d_eff)

@@ -123,9 +123,9 @@ _TABLE: list[tuple] = [
         ("kappa", 0.05, "1", "[0, 100]",
          "evaporation: depth_eff = depth exp(-kappa Q / depth0) for a step's flow Q"),
         ("depth_floor", 0.1, _SHARE, "(0, 1]", "effective depth never falls below this share"),
-        ("depth_recovery", 0.05, "1/step", _UNIT, "share of the depth gap recovered per step"),
+        ("depth_recovery", 0.05, "per 15 min", _UNIT, "share of the depth gap recovered per 15 minutes"),
         ("perm_share", 0.5, _SHARE, _UNIT, "permanent share of price impact"),
-        ("resilience", 0.8, "1/step", _UNIT, "per-step survival factor of transient impact"),
+        ("resilience", 0.8, "per 15 min", _UNIT, "survival factor of transient impact per 15 minutes"),
     ]),
     ("perps", [
         ("perp_long_btc", 5.0e10, "USD", "[0, 1e14]", "leveraged long notional in btc perps"),

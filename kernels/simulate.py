@@ -123,11 +123,11 @@ def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
     """
     p = jax.tree.map(lambda v: jnp.asarray(v, normals.dtype), p)
     n, n_steps = normals.shape[:2]
-    chunk = min(PATH_CHUNK, n)
+    k = -(-n // PATH_CHUNK)
+    chunk = -(-n // k)  # k equal chunks of at most PATH_CHUNK: 640 paths run as 2 x 320
     if chunk >= n:
         out, xs = _simulate_paths(p, normals, t_dof, return_prices)
     else:
-        k = -(-n // chunk)
         padded = jnp.concatenate([normals, normals[: k * chunk - n]], axis=0)
         outs, xs = lax.map(lambda nm: _simulate_paths(p, nm, t_dof, return_prices),
                            padded.reshape((k, chunk, *normals.shape[1:])))
