@@ -151,10 +151,11 @@ def tolerance(p: ModelParams, dtype) -> jax.Array:
     return jnp.maximum(p.tol, 8.0 * jnp.finfo(dtype).eps)
 
 
-OMEGA_START, OMEGA_MAX = 16.0, 1024.0
+OMEGA_START, OMEGA_MAX, MAX_JUMP = 16.0, 1024.0, 0.1
 """Over-relaxation cap of an accelerated round: 16 plain steps at first, doubled after
 every accepted jump (a slow drift past the ghost of a vanished fixed point needs
-hundreds), quartered after a rejected one."""
+hundreds), quartered after a rejected one; and never more than ``MAX_JUMP`` (0.1) log
+units beyond the plain step, so a jump cannot leave the range where prices are finite."""
 
 
 def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
@@ -206,7 +207,9 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
                                        jnp.maximum(0.25 * c["cap"], 2.0)), c["cap"])
         aitken = jnp.where(rho_a < 1.0, 1.0 / jnp.maximum(1.0 - rho_a, 1e-30), jnp.inf)
         omega = jnp.where(slow & try_ext, jnp.minimum(aitken, cap), 1.0)
-        z_next = jnp.where(accept, z + omega * g, c["x_acc"] + c["g_acc"])
+        # an accelerated move never exceeds the plain step by more than MAX_JUMP log units
+        jump = jnp.clip(omega * g, g - MAX_JUMP, g + MAX_JUMP)
+        z_next = jnp.where(accept, z + jump, c["x_acc"] + c["g_acc"])
         upd = a & accept
         sel = lambda new, old, m=upd: jnp.where(m, new, old)  # noqa: E731
         return {

@@ -236,7 +236,7 @@ _TABLE: list[tuple] = [
          "banks restore leverage by selling equities (banks -> equities)"),
     ]),
     ("outcomes", [
-        ("systemic_bank_share", 0.1, "of capital", "(0, 1]",
+        ("systemic_bank_share", 0.15, "of capital", "(0, 1]",
          "systemic when failed banks hold at least this share of system capital"),
         ("systemic_eq_drawdown", 0.1, _SHARE, "(0, 1]",
          "systemic when the equity drawdown reaches this"),
