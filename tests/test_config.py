@@ -202,7 +202,12 @@ GRID, LHS, SOBOL = ("sweep=smoke",), ("sweep=lhs",), ("sweep=sobol",)
 VALIDATE_ERRORS = [
     (GRID, {"model__vol_btc": -0.5}, "model.vol_btc"),
     (GRID, {"model__t_dof": 2}, "model.t_dof"),
-    (GRID, {"model__fund_w_btc": 0.5}, "model.fund_w_btc"),
+    (GRID, {"model__perp_long_weights": [0.5, 0.2, 0.1, 0.05, 0.05, 0.05, 0.02, 0.02]},
+     "model.perp_long_weights"),
+    (GRID, {"model__fund_capital": 0.0}, "model.fund_capital"),
+    (GRID, {"model__capped_limit": 1.5}, "model.capped_limit"),
+    (GRID, {"model__leverage": 5.0}, "model.leverage"),  # treasury covenant breach
+    (GRID, {"sweep__axes__leverage": [1.0, 5.0]}, "sweep.axes.leverage"),  # covenant
     (GRID, {"sweep__axes__leverage": 1.0}, "sweep.axes.leverage"),
     (GRID, {"sweep__axes__bank_weights": [1.0, 2.0]}, "sweep.axes.bank_weights"),
     (GRID, {"sweep__axes__t_dof": [3, 4]}, "sweep.axes.t_dof"),
@@ -238,7 +243,9 @@ def test_validate_errors_name_the_key(base, changes, key):
 
 def test_error_names_value_and_range():
     err = validate_error(GRID, model__kappa=-2.0)
-    assert err.value == -2 and "kappa=-2" in str(err) and "[0, inf)" in str(err)
+    assert err.value == -2 and "kappa=-2" in str(err) and "[0, 100]" in str(err)
+    err = validate_error(GRID, model__fund_capital=0.0)
+    assert err.value == 0 and "allowed: [1e+06, 1e+14] (USD)" in str(err)
     err = validate_error(GRID, sweep__axes__correlation=[0.5, 1.5])
     assert err.value == 1.5 and "[-1, 1]" in str(err)
     err = error_of("sweep.paths=abc")

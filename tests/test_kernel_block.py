@@ -10,7 +10,7 @@ import pytest
 from conftest import PROPERTY_PATHS, PROPERTY_STEPS, cells_from, run_cells
 from kernels import COMPILE_COUNTER, make_params, simulate_block, stack_params
 from kernels.params import baseline, oct2025
-from kernels.shocks import draw_normals, exogenous_returns
+from kernels.shocks import draw_normals, exogenous_returns, step_vols
 
 
 def _cells():
@@ -59,7 +59,7 @@ def test_shocks_have_unit_variance_and_the_requested_correlation():
                      "jump_btc": 0.0, "jump_alt": 0.0, "jump_eq": 0.0})
     z = draw_normals(jax.random.key(1), 2000, 100, 4, jnp.float64)
     r = np.asarray(exogenous_returns(z, jax.tree.map(jnp.asarray, p), 4)).reshape(-1, 3)
-    sigma = np.array([p.vol_btc, p.vol_alt, p.vol_eq]) * np.sqrt(p.step_hours / (365 * 24))
+    sigma = np.asarray(step_vols(jax.tree.map(jnp.asarray, p)))  # the kernel's per-step vols
     u = r / sigma
     np.testing.assert_allclose(u.var(axis=0), 1.0, rtol=0.05)
     c = np.corrcoef(u.T)
@@ -77,14 +77,17 @@ def test_independent_seeding_uses_one_key_per_cell():
 
 
 @pytest.mark.parametrize(("override", "fragment"), [
-    ({"leverage": -1.0}, "leverage=-1 is out of range; allowed: [0, inf)"),
+    ({"leverage": -1.0}, "leverage=-1 is out of range; allowed: [0, 10]"),
     ({"correlation": 1.5}, "correlation=1.5 is out of range; allowed: [-1, 1]"),
     ({"fed_put": 2.0}, "fed_put=2 is out of range; allowed: [0, 1]"),
     ({"integration": -0.1}, "integration=-0.1 is out of range; allowed: [0, 1]"),
     ({"defi_close_factor": 1.2}, "defi_close_factor=1.2 is out of range"),
     ({"correlation": 0.9, "corr_alt_eq": -0.9}, "not positive semi-definite"),
     ({"perp_long_weights": [0.5, 0.5]}, "perp_long_weights has 2 entries"),
-    ({"fund_w_eq": 0.5}, "must sum to 1"),
+    ({"perp_long_weights": [0.5, 0.2, 0.1, 0.05, 0.05, 0.05, 0.02, 0.02]},
+     "perp_long_weights sums to 0.99; allowed: weights that sum to 1"),
+    ({"fund_capital": 0.0}, "fund_capital=0 is out of range; allowed: [1e+06, 1e+14] (USD)"),
+    ({"jump_btc": float("nan")}, "jump_btc=nan is out of range; allowed: [-3, 3]"),
     ({"no_such_param": 1.0}, "unknown model parameter 'no_such_param'"),
     ({"depth_btc": 0.0}, "depth_btc=0 is out of range"),
 ])
