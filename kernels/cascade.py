@@ -151,6 +151,11 @@ def tolerance(p: ModelParams, dtype) -> jax.Array:
     return jnp.maximum(p.tol, 8.0 * jnp.finfo(dtype).eps)
 
 
+X_MIN, X_MAX = -50.0, 10.0
+"""Bounds of a log price (a fall to e^-50 of the open, a rise to 22,000x). A short
+squeeze valued at the current price has no fixed point in a book thin enough; the
+bounds keep every number finite, and a step that reaches them counts as capped."""
+
 OMEGA_START, OMEGA_MAX, MAX_JUMP = 16.0, 1024.0, 0.1
 """Over-relaxation cap of an accelerated round: 16 plain steps at first, doubled after
 every accepted jump (a slow drift past the ghost of a vanished fixed point needs
@@ -187,7 +192,7 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
         z, fl_z, ext, a = c["z"], c["fl_z"], c["ext"], c["active"]
         q, f = forced_flows(p, s, z, fl_z)
         imp, _ = market.impact(q, s.depth, p, assets_first=True, memory=memory)
-        g = base + imp - z
+        g = jnp.clip(base + imp, X_MIN, X_MAX) - z
         ng = jnp.max(jnp.abs(g), axis=0)
         flip = (g * c["g_acc"] < 0) & (jnp.abs(g) > tol)
         accept = ~(ext & jnp.any(flip, axis=0))
@@ -229,8 +234,8 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
         }
 
     zero = jnp.zeros((n,), dtype)
-    start = base + market.impact(jnp.zeros_like(base), s.depth, p, assets_first=True,
-                                 memory=memory)[0]
+    start = jnp.clip(base + market.impact(jnp.zeros_like(base), s.depth, p, assets_first=True,
+                                          memory=memory)[0], X_MIN, X_MAX)
     init = {
         "k": jnp.zeros((), dtype), "z": start, "fl_z": zero, "ext": jnp.zeros((n,), bool),
         "x_acc": start, "g_acc": jnp.zeros_like(start), "fl_acc": zero, "fl_used": zero,
@@ -252,7 +257,8 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     x_eval, floor_used, active, rounds = solve(p, s, fund_x, memory)
     q, f = forced_flows(p, s, x_eval, floor_used)
     imp, d_eff = market.impact(q, s.depth, p, assets_first=True, memory=memory)
-    x = fund_x + imp
+    x = jnp.clip(fund_x + imp, X_MIN, X_MAX)
+    active = active | jnp.any((x <= X_MIN) | (x >= X_MAX), axis=0)
 
     cap = banks.capital(p)
     cap_total = jnp.sum(cap)

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PATH_OUTPUTS", "PROBABILITIES", "PROBABILITY_BASES", "STATS", "OutputSpec",
-           "STAT_INDEX"]
+__all__ = [
+    "PATH_OUTPUTS",
+    "PROBABILITIES",
+    "PROBABILITY_BASES",
+    "STATS",
+    "STAT_INDEX",
+    "OutputSpec",
+]
 
 
 class OutputSpec(NamedTuple):

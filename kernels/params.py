@@ -20,6 +20,7 @@ from .paramspec import SPECS
 
 __all__ = [
     "ASSETS",
+    "OCT2025",
     "VECTOR_FIELDS",
     "ModelParams",
     "baseline",
@@ -29,12 +30,11 @@ __all__ = [
     "repeat_params",
     "stack_params",
     "validate_params",
-    "OCT2025",
 ]
 
 ASSETS = ("btc", "alt", "eq")
 
-ModelParams = NamedTuple("ModelParams", [(name, Any) for name in SPECS])  # noqa: UP014
+ModelParams = NamedTuple("ModelParams", [(name, Any) for name in SPECS])
 ModelParams.__new__.__defaults__ = tuple(spec.default for spec in SPECS.values())
 ModelParams.__doc__ = (
     "Parameters of the crypto-crisis cascade: one field per entry of "
