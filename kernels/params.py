@@ -150,9 +150,10 @@ def _check_cross(d: dict[str, Any]) -> None:
         lev = np.broadcast_to(np.asarray(d["leverage"], dtype=float), bad.shape)
         limit = np.broadcast_to(covenant / np.maximum(ltv / np.maximum(lev, 1e-300), 1e-300),
                                 bad.shape)
+        start = _first(np.broadcast_to(ltv, bad.shape), bad)
         raise ValueError(
             f"model parameter leverage={_first(lev, bad):g} puts a crypto treasury company in "
-            f"covenant breach before the day starts (start LTV {_first(np.broadcast_to(ltv, bad.shape), bad):.3g} "
+            f"covenant breach before the day starts (start LTV {start:.3g} "
             f">= treasury_covenant); allowed: leverage < {_first(limit, bad):.4g} with these "
             "treasury_ltv and treasury_ltv_buckets")
     floor = np.asarray(d["bank_crypto_floor"], dtype=float)

@@ -38,7 +38,9 @@ class Interval(NamedTuple):
     def __str__(self) -> str:
         lo = "-inf" if self.low == -math.inf else f"{self.low:g}"
         hi = "inf" if self.high == math.inf else f"{self.high:g}"
-        return f"{'[' if self.low_inclusive else '('}{lo}, {hi}{']' if self.high_inclusive else ')'}"
+        left = "[" if self.low_inclusive else "("
+        right = "]" if self.high_inclusive else ")"
+        return f"{left}{lo}, {hi}{right}"
 
 
 def parse_interval(text: str) -> Interval:
@@ -123,9 +125,11 @@ _TABLE: list[tuple] = [
         ("kappa", 0.05, "1", "[0, 100]",
          "evaporation: depth_eff = depth exp(-kappa Q / depth0) for a step's flow Q"),
         ("depth_floor", 0.1, _SHARE, "(0, 1]", "effective depth never falls below this share"),
-        ("depth_recovery", 0.05, "per 15 min", _UNIT, "share of the depth gap recovered per 15 minutes"),
+        ("depth_recovery", 0.05, "per 15 min", _UNIT,
+         "share of the depth gap recovered per 15 minutes"),
         ("perm_share", 0.5, _SHARE, _UNIT, "permanent share of price impact"),
-        ("resilience", 0.8, "per 15 min", _UNIT, "survival factor of transient impact per 15 minutes"),
+        ("resilience", 0.8, "per 15 min", _UNIT,
+         "survival factor of transient impact per 15 minutes"),
     ]),
     ("perps", [
         ("perp_long_btc", 5.0e10, "USD", "[0, 1e14]", "leveraged long notional in btc perps"),
@@ -136,7 +140,8 @@ _TABLE: list[tuple] = [
          "[1, 1000]", "position leverage of each bucket"),
         ("perp_long_weights", (0.53, 0.28, 0.12, 0.04, 0.013, 0.01, 0.005, 0.002), _SHARE, _UNIT,
          "share of long notional in each bucket"),
-        ("perp_short_weights", (0.62, 0.26, 0.09, 0.021, 0.005, 0.003, 0.0007, 0.0003), _SHARE, _UNIT,
+        ("perp_short_weights", (0.62, 0.26, 0.09, 0.021, 0.005, 0.003, 0.0007, 0.0003), _SHARE,
+         _UNIT,
          "share of short notional in each bucket"),
         ("perp_cap_btc", 100.0, "x", "[1, 1000]", "venue leverage cap on btc perps"),
         ("perp_cap_alt", 50.0, "x", "[1, 1000]", "venue leverage cap on alt perps"),
@@ -152,7 +157,8 @@ _TABLE: list[tuple] = [
         ("defi_hf_weights", (0.05, 0.1, 0.15, 0.2, 0.2, 0.2, 0.1), _SHARE, _UNIT,
          "share of collateral in each bucket"),
         ("defi_liq_threshold", 0.83, _SHARE, "(0, 1]", "liquidation threshold (Aave v3 WETH)"),
-        ("defi_close_factor", 0.5, _SHARE, _UNIT, "share of debt repaid when defi_full_hf <= HF < 1"),
+        ("defi_close_factor", 0.5, _SHARE, _UNIT,
+         "share of debt repaid when defi_full_hf <= HF < 1"),
         ("defi_full_hf", 0.95, "1", "(0, 1]", "below this health factor all the debt is repaid"),
         ("defi_bonus", 0.05, _SHARE, _UNIT, "liquidation bonus on seized collateral"),
         ("defi_selfref_share", 0.3, _SHARE, _UNIT, "self-referential share of collateral"),
@@ -164,7 +170,8 @@ _TABLE: list[tuple] = [
     ]),
     ("treasury", [
         ("treasury_btc", 1.1e11, "USD", "[0, 1e14]", "btc held by treasury companies"),
-        ("treasury_ltv", 0.08, _SHARE, "[0, 1)", "debt / btc holdings at leverage 1 (mean company)"),
+        ("treasury_ltv", 0.08, _SHARE, "[0, 1)",
+         "debt / btc holdings at leverage 1 (mean company)"),
         ("treasury_ltv_buckets", (0.5, 1.0, 1.4, 1.75), "1", "[0, 100]",
          "LTV multiples across companies"),
         ("treasury_ltv_weights", (0.55, 0.25, 0.15, 0.05), _SHARE, _UNIT,

@@ -149,8 +149,9 @@ def test_10_spillover_is_real_and_grows_with_leverage():
     leverage moves equities measurably (> 0.1 %), more at leverage 2, exactly 0 at
     leverage 0; switching off the funds' margin-call channel removes most of it."""
     calm_eq = oct2025()._replace(correlation=0.0, jump_eq=0.0, vol_eq=0.0)
-    res = run_cells(cells_from(calm_eq, leverage=[0.0, 1.0, 2.0]) +
-                    [calm_eq._replace(channel_fund_margin=0.0)], return_paths=True)
+    cells = [*cells_from(calm_eq, leverage=[0.0, 1.0, 2.0]),
+             calm_eq._replace(channel_fund_margin=0.0)]
+    res = run_cells(cells, return_paths=True)
     eq, eq_se = _mean_and_se(res, "drawdown_eq")
     assert np.all(res.paths["drawdown_eq"][0] == 0.0)
     assert eq[1] > 1e-3 and eq[1] > Z * eq_se[1], eq

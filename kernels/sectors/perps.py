@@ -56,7 +56,8 @@ def nominal_distances(p: ModelParams) -> tuple[jax.Array, jax.Array]:
     return long_mu, short_mu
 
 
-def liquidated_shares(p: ModelParams, down: jax.Array, up: jax.Array) -> tuple[jax.Array, jax.Array]:
+def liquidated_shares(p: ModelParams, down: jax.Array,
+                      up: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Cumulative share of long and short notional liquidated per crypto asset, each ``(2, n)``,
     from the running adverse log moves ``down = -min log price`` and ``up = max log price``
     (``(2, n)``, >= 0)."""
