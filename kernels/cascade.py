@@ -171,9 +171,9 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
     the over-relaxed point ``x_a + omega_a (F(x)_a - x_a)`` with ``omega_a = 1 / (1 -
     rho_a)`` (at most :data:`OMEGA_MAX`; 1 for the other assets), Aitken's estimate of
     the limit, exact for a linear map (capped, see :data:`OMEGA_START`). The try is
-    rejected, and the plain step taken instead, if any residual changes sign there (it jumped past the
-    fixed point). Convergence is checked on plain rounds only: residual ``< tol`` and
-    error bound ``residual rho / (1 - rho) < tol``, or a residual at the dtype's noise
+    rejected, and the plain step taken instead, if any residual changes sign there (it
+    jumped past the fixed point). Convergence is checked on plain rounds only: residual
+    ``< tol`` and error bound ``residual rho / (1 - rho) < tol``, or a residual at the dtype's noise
     floor (16 machine epsilons: float32 cannot resolve a slowly contracting step better).
 
     Returns ``(x_eval, fed_floor, active, rounds)``: the last accepted point (the step's
