@@ -62,8 +62,8 @@ def test_default_grid_shape_order_and_chunks():
     d = make_design(cfg)
     assert d.method == "grid" and d.axes == d.cell_dims
     assert d.axes == ("leverage", "correlation", "fed_put", "integration")
-    assert d.shape == (16, 8, 4, 4) and d.n_cells == 2048
-    assert d.chunks == (1, 8, 4, 4) and d.n_blocks == 16  # runtime.block_cells 128
+    assert d.shape == (16, 5, 3, 6) and d.n_cells == 1440
+    assert d.chunks == (1, 5, 3, 6) and d.n_blocks == 16  # 90 cells per block, no padding
     # C order: the last axis varies fastest
     idx = np.unravel_index(np.arange(d.n_cells), d.shape)
     for j, axis in enumerate(d.axes):
