@@ -1,4 +1,4 @@
-"""Exogenous shocks (DESIGN.md section 3.2): draws, correlated Student-t, trigger jump.
+"""Exogenous shocks (docs/model.md section 2): draws, correlated Student-t, trigger jump.
 
 Randomness enters the kernel only here. The draws of path ``i`` are standard
 normals from ``fold_in(key, i)``, so they depend only on ``(key, i)``: every

@@ -1,4 +1,4 @@
-"""One small pure module per sector (DESIGN.md section 3.4).
+"""One small pure module per sector (docs/model.md section 4).
 
 Each sector maps the running drawdowns of the day (worst marks so far,
 ``dd[asset, path]`` with assets ``(btc, alt, eq)`` on the *first* axis and paths
