@@ -1,4 +1,4 @@
-"""PRNG keys for blocks of cells (DESIGN.md section 4).
+"""PRNG keys for blocks of cells (docs/model.md section 2: common random numbers).
 
 - ``common`` (default, common random numbers): every block gets the same key,
   ``jax.random.key(root_seed)``; the kernel folds in the path index, so path
