@@ -29,8 +29,8 @@ from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf needs ty
 
 from hydra.core.config_store import ConfigStore
 
-from kernels.paramspec import SPECS
 from kernels.params import VECTOR_FIELDS
+from kernels.paramspec import SPECS
 
 __all__ = [
     "METHODS",
