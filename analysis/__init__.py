@@ -7,7 +7,9 @@ Interface contract::
     analysis.critical_leverage(ds, level=0.5, var="p_systemic")  # over the other axes
     analysis.frontier(ds, "leverage", "integration", level=0.5, var="p_systemic")
 
-Nothing here imports ``farm`` or ``kernels``; plotting imports matplotlib lazily
+Nothing here imports ``farm``; of ``kernels`` only the output contract
+(:mod:`kernels.outputs`, no JAX) is read, by :mod:`analysis.testing`, and
+:func:`analysis.resimulate` runs the kernel. Plotting imports matplotlib lazily
 through :mod:`analysis.plots` and :mod:`analysis.report`.
 """
 
@@ -28,6 +30,7 @@ from .cube import (
     open_cube,
 )
 from .discovery import PrimBox, boxes_table, prim, prim_boxes
+from .intervals import critical_leverage_band, probability_bounds, probability_names, surface_band
 from .paths import CellSpec, cell_parameters, price_paths
 from .sensitivity import (
     SobolIndices,
@@ -65,6 +68,7 @@ __all__ = [
     "cell_table",
     "cell_values",
     "critical_leverage",
+    "critical_leverage_band",
     "crossing",
     "cube_info",
     "frontier",
@@ -73,12 +77,15 @@ __all__ = [
     "price_paths",
     "prim",
     "prim_boxes",
+    "probability_bounds",
+    "probability_names",
     "profile",
     "resimulate",
     "regrid",
     "sensitivity",
     "sobol_indices",
     "sobol_pce",
+    "surface_band",
     "surface",
     "value_at",
     "variance_decomposition",

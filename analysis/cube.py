@@ -3,9 +3,13 @@
 A farm cube is a Zarr store written by ``farm.cube``: one dimension per sweep axis
 (grid designs) or a single ``cell`` dimension with per-cell parameter coordinates
 (sampled designs: lhs, sobol, csv), a ``stat`` dimension on the per-path outputs,
-``p_*`` probabilities, and a per-cell ``status`` (0 pending, 1 done, 2 failed).
-Provenance lives in the attrs; ``design``, ``versions`` and ``failed_blocks`` are
-JSON strings, decoded by :func:`cube_info`.
+``p_*`` probabilities (each ``p_x`` with its Wilson 95 % bounds ``p_x_lo``/``p_x_hi`` in
+cubes written since the bounds exist), and a per-cell ``status``: 0 pending, 1 done,
+2 failed (an error, or NaN/inf outputs), 3 done but flagged (the cascade hit
+``max_rounds`` on more than ``capped_limit`` of the cell's path-steps). Flagged cells
+count as done everywhere; :func:`cube_info` counts them. Provenance lives in the attrs;
+``design``, ``versions`` and ``failed_blocks`` are JSON strings, decoded by
+:func:`cube_info`.
 
 This module never imports ``farm`` or ``kernels``: it reads the store's layout only.
 """
@@ -39,7 +43,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATUS_PENDING, STATUS_DONE, STATUS_FAILED = 0, 1, 2
+# The cell status codes of the cube contract. farm.cubelayout writes them; analysis does
+# not import farm, so they are repeated here (tests/test_cube.py checks they agree).
+STATUS_PENDING, STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED = 0, 1, 2, 3
+DONE_STATUSES = (STATUS_DONE, STATUS_FLAGGED)
+"""Codes that count as done (a flagged cell's numbers are stored and used)."""
 _NON_CELL_DIMS = ("stat", "path")
 
 
@@ -103,7 +111,7 @@ class CubeInfo:
     axes: tuple[str, ...]
     cell_dims: tuple[str, ...]
     n_cells: int
-    n_done: int
+    n_done: int  # done, flagged included
     n_pending: int
     n_failed: int
     n_paths: int | None
@@ -118,6 +126,7 @@ class CubeInfo:
     git_commit: str = ""
     created: str = ""
     jax_prng_impl: str = ""
+    n_flagged: int = 0  # done but flagged (status 3): max_rounds hit too often
 
     @property
     def is_grid(self) -> bool:
@@ -149,7 +158,7 @@ def cube_info(ds: xr.Dataset) -> CubeInfo:
         axes=axes_of(ds),
         cell_dims=cell_dims_of(ds),
         n_cells=n_cells,
-        n_done=int((status == STATUS_DONE).sum()) if status is not None else n_cells,
+        n_done=int(np.isin(status, DONE_STATUSES).sum()) if status is not None else n_cells,
         n_pending=int((status == STATUS_PENDING).sum()) if status is not None else 0,
         n_failed=int((status == STATUS_FAILED).sum()) if status is not None else 0,
         n_paths=_as_int(a.get("n_paths")),
@@ -164,6 +173,7 @@ def cube_info(ds: xr.Dataset) -> CubeInfo:
         git_commit=str(a.get("git_commit", "")),
         created=str(a.get("created", "")),
         jax_prng_impl=str(a.get("jax_prng_impl", "")),
+        n_flagged=int((status == STATUS_FLAGGED).sum()) if status is not None else 0,
     )
 
 
@@ -176,9 +186,9 @@ def _chunk_shape(ds: xr.Dataset, cdims: tuple[str, ...]) -> tuple[int, ...]:
 
 def _unfinished_blocks(status: np.ndarray, chunks: tuple[int, ...]) -> int:
     """Number of chunk-aligned blocks holding at least one cell that is not done."""
+    bad = ~np.isin(status, DONE_STATUSES)
     if status.ndim == 0:
-        return int(status != STATUS_DONE)
-    bad = status != STATUS_DONE
+        return int(bad)
     for axis, c in enumerate(chunks[: bad.ndim]):
         n = math.ceil(bad.shape[axis] / c)
         pad = n * c - bad.shape[axis]
@@ -202,7 +212,8 @@ def _open_store(path_or_url: Any, storage_options: dict | None) -> xr.Dataset:
 
 
 def _mask_unfinished(ds: xr.Dataset, done: xr.DataArray) -> xr.Dataset:
-    """NaN every data variable on the cell dims where ``status != 1``.
+    """NaN every data variable on the cell dims where the cell is not done (status not
+    1 or 3).
 
     Stat and probability variables are small and masked in memory. Variables with a
     ``path`` dimension are masked lazily when dask backs them; without dask they are
@@ -237,7 +248,8 @@ def open_cube(
         local path or fsspec URL (``s3://``, ``gs://``, ...) of the Zarr store.
     allow_incomplete:
         open a cube with pending or failed cells; their data variables are NaN
-        (masked by ``status == 1``). Without it such a cube raises.
+        (masked where the status is not done, 1, or flagged, 3). Without it such a cube
+        raises. Flagged cells are done: they are kept, and counted in a warning.
     storage_options:
         passed to fsspec for remote stores.
 
@@ -265,10 +277,16 @@ def open_cube(
     if "status" not in ds:
         raise NotAFarmCubeError(f"{path_or_url} has no 'status' variable; not a farm cube")
     status = ds["status"].load()
-    done = status == STATUS_DONE
+    done = status.isin(DONE_STATUSES)
+    info = cube_info(ds)
+    if info.n_flagged:
+        log.warning(
+            "cube %s: %d of %d cells are flagged (status %d): their cascade hit max_rounds "
+            "on more than capped_limit of the path-steps, so their numbers are not converged",
+            path_or_url, info.n_flagged, info.n_cells, STATUS_FLAGGED,
+        )
     if bool(done.all()):
         return ds
-    info = cube_info(ds)
     n_missing = info.n_cells - info.n_done
     n_blocks = _unfinished_blocks(status.values, _chunk_shape(ds, cell_dims_of(ds)))
     failed = sorted(info.failed_blocks)
@@ -276,6 +294,7 @@ def open_cube(
         f"{n_missing} of {info.n_cells} cells ({n_blocks} blocks) are not done: "
         f"{info.n_pending} pending, {info.n_failed} failed"
         + (f" (failed blocks: {failed})" if failed else "")
+        + (f"; {info.n_flagged} cells are flagged" if info.n_flagged else "")
     )
     if not allow_incomplete:
         raise IncompleteCubeError(

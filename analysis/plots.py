@@ -52,9 +52,12 @@ def plot_heatmap(
     cmap: str = "magma_r",
     vmin: float | None = None,
     vmax: float | None = None,
+    band: tuple[xr.DataArray, xr.DataArray] | None = None,
 ) -> Figure:
     """Heatmap of a 2-D surface (dims ``(y, x)``, from :func:`analysis.surface`) with the
-    frontier contour where it crosses ``level`` (None: no contour)."""
+    frontier contour where it crosses ``level`` (None: no contour) and, with ``band``
+    (the surfaces of the probability's Wilson bounds, :func:`analysis.surface_band`),
+    the frontiers of the bounds dashed: the Monte Carlo 95 % band of the frontier."""
     y, x = (str(d) for d in surf.dims)
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
@@ -73,8 +76,17 @@ def plot_heatmap(
     fig.colorbar(mesh, ax=ax, label=_label(str(surf.name or surf.attrs.get("var", "")), units))
     if level is not None:
         fr = frontier(surf, x=x, y=y, level=level)
-        if fr.sizes["point"]:
+        drawn = bool(fr.sizes["point"])
+        if drawn:
             _draw_frontier(ax, fr, color="cyan", lw=2.0, label=f"frontier ({level:g})")
+        labelled = False
+        for bound in band or ():
+            fb = frontier(bound.transpose(y, x), x=x, y=y, level=level)
+            if fb.sizes["point"]:
+                _draw_frontier(ax, fb, color="cyan", lw=1.0, ls="--",
+                               label=None if labelled else "95 % band")
+                labelled = drawn = True
+        if drawn:
             ax.legend(loc="upper right", fontsize="small")
     ax.set_xlabel(x)
     ax.set_ylabel(y)

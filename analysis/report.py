@@ -25,6 +25,13 @@ from matplotlib.figure import Figure
 from . import plots
 from .cube import axes_of, cell_values, cube_info, is_grid
 from .discovery import boxes_table, prim_boxes
+from .intervals import (
+    bound_names,
+    critical_leverage_band,
+    probability_bounds,
+    probability_names,
+    surface_band,
+)
 from .sensitivity import sensitivity
 from .surfaces import critical_leverage, profile, surface, value_at
 
@@ -95,11 +102,22 @@ def headlines(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic") -> di
     return out
 
 
+def _interval_text(ds: xr.Dataset, name: str) -> str:
+    """`` (95 % interval 0.21 to 0.29)`` of a one-cell probability, ``""`` without one."""
+    try:
+        lo, hi = probability_bounds(ds, name)
+    except (KeyError, ValueError):
+        return ""
+    return f" (95 % interval {_fmt(float(lo.mean()), 2)} to {_fmt(float(hi.mean()), 2)})"
+
+
 def _single_cell_text(ds: xr.Dataset) -> str:
+    first = ("p_systemic", "p_btc_crash", "p_fed_fired")
+    names = [n for n in first if n in ds]
+    names += [n for n in probability_names(ds) if n not in first]
     parts = [
-        f"{name} = {_fmt(float(cell_values(ds, name).mean()))}"
-        for name in ("p_systemic", "p_btc_crash", "p_fed_fired")
-        if name in ds
+        f"{name} = {_fmt(float(cell_values(ds, name).mean()))}{_interval_text(ds, name)}"
+        for name in names
     ]
     parts += [
         f"mean {name} = {_fmt(float(cell_values(ds, name, 'mean').mean()))}"
@@ -117,6 +135,22 @@ def _neutral_desc(neutral: Mapping[str, float], skip: tuple[str, ...]) -> str:
 def _cl(ds, neutral, level, var, **pin) -> float:
     fixed = {k: v for k, v in {**neutral, **pin}.items() if k != "leverage"}
     return float(critical_leverage(ds, level=level, var=var, fixed=fixed))
+
+
+def _band_text(ds, neutral, level, var) -> str:
+    """The critical leverage's Monte Carlo band (:func:`critical_leverage_band`: stored
+    Wilson bounds, else computed from ``n_paths``); "" when ``var`` has no interval."""
+    fixed = {k: v for k, v in neutral.items() if k != "leverage"}
+    try:
+        band = critical_leverage_band(ds, level, var, fixed=fixed)
+    except (KeyError, ValueError):
+        return ""
+    top = _fmt(float(np.asarray(ds["leverage"].values, float).max()))
+    early, late = (f"{float(b):.2f}" if np.isfinite(float(b)) else f"beyond {top}" for b in band)
+    source = ("stored in the cube" if all(n in ds for n in bound_names(var))
+              else f"computed from its {ds.attrs.get('n_paths', '?')} paths")
+    return (f" Monte Carlo 95 % band, from the Wilson bounds of {var} ({source}): "
+            f"{early} to {late}.")
 
 
 def _frontier_text(ds, axes, neutral, level, var) -> str:
@@ -139,7 +173,8 @@ def _frontier_text(ds, axes, neutral, level, var) -> str:
         )
     return (
         f"At neutral values ({where}), {var} reaches {level:g} at a leverage of "
-        f"{cl:.2f} times the Oct-2025 calibration (critical leverage)." + tail
+        f"{cl:.2f} times the Oct-2025 calibration (critical leverage)."
+        + _band_text(ds, neutral, level, var) + tail
     )
 
 
@@ -224,7 +259,9 @@ def _figures(ds: xr.Dataset, level: float, var: str, fan_paths) -> list[tuple[st
             (
                 f"{var} over {pair[0]} x {pair[1]} (others at neutral values)",
                 lambda: plots.plot_heatmap(
-                    surface(ds, var, pair[0], pair[1], fixed=fixed), level=level
+                    surface(ds, var, pair[0], pair[1], fixed=fixed),
+                    level=level,
+                    band=_band_surfaces(ds, var, pair, fixed),
                 ),
             )
         )
@@ -264,6 +301,14 @@ def _figures(ds: xr.Dataset, level: float, var: str, fan_paths) -> list[tuple[st
     return out
 
 
+def _band_surfaces(ds, var, pair, fixed) -> tuple[xr.DataArray, xr.DataArray] | None:
+    """The heatmap's frontier band: surfaces of ``var``'s Wilson bounds, or None."""
+    try:
+        return surface_band(ds, var, pair[0], pair[1], fixed=fixed)
+    except (KeyError, ValueError):
+        return None
+
+
 def _profile_fig(ds: xr.Dataset, var: str, x: str) -> Figure:
     prof = profile(ds, var, x)
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
@@ -301,11 +346,19 @@ def build_report(
         f"<h1>{esc(title)}</h1>",
         f"<p>Design <b>{esc(info.method)}</b> over axes "
         f"<b>{esc(', '.join(info.axes) or 'none')}</b>: {info.n_cells} cells "
-        f"({info.n_done} done, {info.n_pending} pending, {info.n_failed} failed), "
+        f"({info.n_done} done, of which {info.n_flagged} flagged; {info.n_pending} pending, "
+        f"{info.n_failed} failed), "
         f"{info.n_paths} paths x {info.n_steps} steps, seed {info.root_seed} "
         f"({esc(str(info.seeding))}); git {esc(info.git_commit[:12])}, "
         f"created {esc(info.created)}.</p>",
     ]
+    if info.n_flagged:
+        body.append(
+            f"<p class='warn'>{info.n_flagged} cells are flagged (status 3): their cascade "
+            "hit max_rounds on more than capped_limit of the path-steps, so their numbers "
+            "are not converged; they are used below. Raise model.max_rounds and rerun to "
+            "remove the flag.</p>"
+        )
     if not info.complete:
         body.append(
             f"<p class='warn'>{info.n_cells - info.n_done} cells are not done; "

@@ -6,7 +6,8 @@ stat)`` float32 per-path statistics, ``p_*(cell_dims...)`` float32 probabilities
 ``status(cell_dims...)`` int8, axis coords (grid) or ``cell`` + per-cell parameter
 coords (sampled), provenance attrs with JSON ``design``/``versions``/``failed_blocks``,
 and per-variable ``units``/``description`` attrs. Values are given as functions of the
-axis values, so the analysis can be checked against closed-form answers.
+axis values, so the analysis can be checked against closed-form answers. The ``stat``
+labels are the kernel's own (:data:`kernels.outputs.STATS`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["STATS", "grid_design", "write_synthetic_cube"]
+from kernels.outputs import STATS
 
-STATS: tuple[str, ...] = ("mean", "std", "q05", "q50", "q95", "q99", "es99")
-_UNITS = {"p_": ("probability", "share of paths")}
+from .intervals import wilson
+
+__all__ = ["STATS", "grid_design", "write_synthetic_cube"]
 
 ValueSpec = Callable[..., np.ndarray] | np.ndarray | float
 
@@ -63,6 +65,7 @@ def write_synthetic_cube(
     n_paths: int = 256,
     n_steps: int = 96,
     consolidated: bool = True,
+    bounds: bool = False,
 ) -> Path:
     """Write a synthetic cube and return its path.
 
@@ -72,7 +75,8 @@ def write_synthetic_cube(
         name -> function of the axis values (keyword arguments, broadcast over the cell
         dims), array, or constant. ``p_*`` names become probabilities over the cell
         dims; any other name gets a ``stat`` dimension whose ``mean``/``q50`` are the
-        value (``std`` = 10 % of |value|, quantiles spread around it).
+        value (``std`` = 10 % of |value|, ``se`` = std / sqrt(n_paths), quantiles spread
+        around it).
     grid / samples:
         exactly one: axis -> grid values (grid cube) or axis -> per-cell values
         (sampled cube, ``cell`` dim). ``samples={}`` with ``method="grid"`` is the
@@ -82,7 +86,11 @@ def write_synthetic_cube(
     status:
         per-cell status (0 pending, 1 done, 2 failed) over the cell dims; default all
         done. Cells not done get the sentinel value 999 in every variable so that a
-        reader that does not mask them is caught.
+        reader that does not mask them is caught. 3 (done, flagged) counts as done.
+    bounds:
+        also write each probability's Wilson 95 % bounds ``p_x_lo``/``p_x_hi`` (from
+        ``n_paths``), as the farm does; without them the cube looks like one written
+        before the bounds were stored.
     """
     if (grid is None) == (samples is None):
         raise ValueError("give exactly one of grid= or samples=")
@@ -108,30 +116,37 @@ def write_synthetic_cube(
         chunks = (min(block_cells, n),)
         method = method or "lhs"
     status_arr = np.ones(shape, np.int8) if status is None else np.asarray(status, np.int8)
-    not_done = status_arr != 1
+    not_done = ~np.isin(status_arr, (1, 3))
 
     data_vars: dict[str, Any] = {}
     for name, spec in variables.items():
         value = _evaluate(spec, params, shape).copy()
-        value[not_done] = 999.0
         if name.startswith("p_"):
-            attrs = {"units": "probability", "description": f"synthetic {name}"}
-            data_vars[name] = (cell_dims, value.astype(np.float32), attrs)
+            probs = {name: value}
+            if bounds:
+                probs[f"{name}_lo"], probs[f"{name}_hi"] = wilson(value, n_paths)
+            for key, v in probs.items():
+                v = np.where(not_done, 999.0, v)
+                attrs = {"units": "probability", "description": f"synthetic {key}"}
+                data_vars[key] = (cell_dims, v.astype(np.float32), attrs)
         else:
+            value[not_done] = 999.0
             spread = 0.1 * np.abs(value)
-            stack = [
-                value,
-                spread,
-                value - 2 * spread,
-                value,
-                value + 2 * spread,
-                value + 3 * spread,
-                value + 3.5 * spread,
-            ]
+            by_stat = {
+                "mean": value,
+                "std": spread,
+                "se": spread / math.sqrt(n_paths),
+                "q05": value - 2 * spread,
+                "q50": value,
+                "q95": value + 2 * spread,
+                "q99": value + 3 * spread,
+                "es99": value + 3.5 * spread,
+            }
             attrs = {"units": "fraction", "description": f"synthetic {name}"}
-            arr = np.stack(stack, axis=-1).astype(np.float32)
+            arr = np.stack([by_stat[s] for s in STATS], axis=-1).astype(np.float32)
             data_vars[name] = ((*cell_dims, "stat"), arr, attrs)
-    data_vars["status"] = (cell_dims, status_arr, {"description": "0 pending, 1 done, 2 failed"})
+    data_vars["status"] = (cell_dims, status_arr,
+                           {"description": "0 pending, 1 done, 2 failed, 3 done (flagged)"})
     coords["stat"] = np.array(STATS)
     n_cells = int(np.prod(shape))
     n_blocks = int(np.prod([math.ceil(s / c) for s, c in zip(shape, chunks, strict=True)]))

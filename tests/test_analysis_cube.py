@@ -100,7 +100,8 @@ def test_cube_written_by_the_farm(tmp_path):
     farm_cube = pytest.importorskip("farm.cube")
     farm_design = pytest.importorskip("farm.design")
     provenance = pytest.importorskip("farm.provenance")
-    from kernels.outputs import PATH_OUTPUTS, STATS
+    from analysis.intervals import wilson
+    from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, PROBABILITY_BASES, STATS
 
     lev, integ = np.linspace(0.0, 3.0, 13), np.array([0.0, 0.5, 1.0])
     mesh = np.meshgrid(lev, integ, indexing="ij")
@@ -121,8 +122,11 @@ def test_cube_written_by_the_farm(tmp_path):
         x = table[block.cells]
         n = len(block.cells)
         stats = {v: np.repeat(x[:, :1] / 10, len(STATS), axis=1) for v in PATH_OUTPUTS}
-        probs = {p: _p(x[:, 0], x[:, 1]) for p in ("p_systemic", "p_fed_fired", "p_btc_crash")}
-        assert n == len(probs["p_systemic"])
+        probs = {}
+        for p in PROBABILITY_BASES:
+            probs[p] = _p(x[:, 0], x[:, 1])
+            probs[f"{p}_lo"], probs[f"{p}_hi"] = wilson(probs[p], 8)
+        assert n == len(probs["p_systemic"]) and set(probs) == set(PROBABILITIES)
         cube.write_block(block, stats, probs)
     cube.mark_failed(blocks[-1], "ValueError: planted failure")
     with pytest.raises(analysis.IncompleteCubeError, match="3 of 39 cells"):
@@ -135,3 +139,61 @@ def test_cube_written_by_the_farm(tmp_path):
     cl = analysis.critical_leverage(ds)
     np.testing.assert_allclose(cl.values, 1.5 - 0.5 * integ, atol=0.02)
     assert np.isnan(ds["p_systemic"].sel(leverage=3.0)).all()
+    # the stored Wilson bounds are the band, not metrics of their own
+    assert sorted(analysis.probability_names(ds)) == ["p_btc_crash", "p_fed_fired", "p_systemic"]
+    lo, hi = analysis.probability_bounds(ds, "p_systemic")
+    assert lo.name == "p_systemic_lo" and hi.name == "p_systemic_hi"
+    early, late = analysis.critical_leverage_band(ds)
+    assert (early.values < cl.values).all() and (cl.values < late.values).all()
+
+
+def test_status_codes_agree_with_the_farm(tmp_path):
+    """analysis does not import farm: its copy of the status codes must equal the writer's."""
+    from analysis import cube as acube
+    from farm import cubelayout
+
+    for name in ("STATUS_PENDING", "STATUS_DONE", "STATUS_FAILED", "STATUS_FLAGGED",
+                 "DONE_STATUSES"):
+        assert getattr(acube, name) == getattr(cubelayout, name), name
+    assert set(cubelayout.STATUS_MEANINGS) == {0, 1, 2, 3}
+
+
+def test_flagged_cells_are_done_and_counted(tmp_path, caplog):
+    status = np.ones((7, 3), np.int8)
+    status[3, :] = 3  # flagged: done, max_rounds hit too often
+    path = write_synthetic_cube(tmp_path / "fl.zarr", {"p_systemic": _p, "drawdown_eq": 0.2},
+                                grid=GRID, block_cells=6, status=status)
+    with caplog.at_level("WARNING", logger="analysis.cube"):
+        ds = analysis.open_cube(path)  # complete: flagged cells are done
+    assert "3 of 21 cells are flagged" in caplog.text
+    info = analysis.cube_info(ds)
+    assert info.complete and (info.n_done, info.n_flagged, info.n_failed) == (21, 3, 0)
+    assert np.isfinite(ds["p_systemic"].values).all()  # flagged cells keep their numbers
+    status[0, 0] = 0
+    path = write_synthetic_cube(tmp_path / "fl2.zarr", {"p_systemic": _p}, grid=GRID,
+                                block_cells=6, status=status)
+    with pytest.raises(analysis.IncompleteCubeError, match=r"1 of 21 cells .* 3 cells are flagged"):
+        analysis.open_cube(path)
+    ds = analysis.open_cube(path, allow_incomplete=True)
+    assert np.isnan(ds["p_systemic"].values[0, 0]) and np.isfinite(ds["p_systemic"].values[3]).all()
+
+
+def test_probability_bounds_stored_or_computed_from_n_paths(tmp_path):
+    from analysis.intervals import wilson
+
+    stored = analysis.open_cube(write_synthetic_cube(
+        tmp_path / "b.zarr", {"p_systemic": _p, "drawdown_eq": 0.1}, grid=GRID, bounds=True,
+        n_paths=100))
+    old = analysis.open_cube(write_synthetic_cube(
+        tmp_path / "o.zarr", {"p_systemic": _p, "drawdown_eq": 0.1}, grid=GRID, n_paths=100))
+    assert "p_systemic_lo" in stored and "p_systemic_lo" not in old
+    assert analysis.probability_names(stored) == analysis.probability_names(old) == ["p_systemic"]
+    for ds in (stored, old):
+        lo, hi = analysis.probability_bounds(ds, "p_systemic")
+        p = ds["p_systemic"].values
+        want_lo, want_hi = wilson(p.astype(float), 100)
+        np.testing.assert_allclose(lo.values, want_lo, atol=1e-6)
+        np.testing.assert_allclose(hi.values, want_hi, atol=1e-6)
+        assert (lo.values <= p).all() and (p <= hi.values).all() and (hi - lo).min() > 0.01
+    with pytest.raises(ValueError, match="not a probability"):
+        analysis.probability_bounds(old, "drawdown_eq")

@@ -86,14 +86,41 @@ def test_report_smoke_sweep_without_fed_put(tmp_path):
     _check_pngs(page, 2)
 
 
+def test_frontier_band_from_stored_bounds_or_from_n_paths(card_ds, tmp_path):
+    """The critical leverage's band uses the cube's Wilson bounds; a cube without them
+    (written before they were stored) gets the same band computed from n_paths."""
+    h_old = analysis.headlines(card_ds)["frontier"]
+    assert "computed from its 256 paths): 1.69 to 1.77" in h_old
+    path = write_synthetic_cube(tmp_path / "b.zarr", {"p_systemic": p_sys, "drawdown_eq": dd_eq},
+                                grid=CARD_GRID, bounds=True)
+    ds = analysis.open_cube(path)
+    h = analysis.headlines(ds)
+    assert "(stored in the cube): 1.69 to 1.77" in h["frontier"]
+    assert "p_systemic_lo" not in h["sensitivity"]  # the bounds are no metrics of their own
+    page = analysis.build_report(ds, tmp_path / "b.html").read_text()
+    assert "p_systemic_lo" not in page and "stored in the cube" in page
+    _check_pngs(page, 3)
+
+
+def test_report_counts_flagged_cells(tmp_path):
+    status = np.ones((16, 3), np.int8)
+    status[2:4] = 3
+    grid = {"leverage": CARD_GRID["leverage"], "integration": CARD_GRID["integration"]}
+    path = write_synthetic_cube(tmp_path / "f.zarr", {"p_systemic": p_sys}, grid=grid,
+                                status=status)
+    page = analysis.build_report(analysis.open_cube(path), tmp_path / "f.html").read_text()
+    assert "48 done, of which 6 flagged" in page and "6 cells are flagged (status 3)" in page
+
+
 def test_report_single_cell_and_sampled_incomplete(tmp_path):
     single = write_synthetic_cube(
-        tmp_path / "one.zarr", {"p_systemic": 0.25}, samples={}, method="grid"
+        tmp_path / "one.zarr", {"p_systemic": 0.25}, samples={}, method="grid", bounds=True
     )
     ds = analysis.open_cube(single)
     page = analysis.build_report(ds, tmp_path / "one.html").read_text()
     assert "leverage is not swept" in page and "1 cells (1 done" in page
-    assert "One cell with the model&#x27;s own parameter values: p_systemic = 0.25" in page
+    assert ("One cell with the model&#x27;s own parameter values: p_systemic = 0.25 "
+            "(95 % interval 0.2 to 0.31)") in page
     spec = analysis.cell_parameters(ds)
     assert spec.cell_index == 0 and spec.axis_values == {} and spec.model["leverage"] == 1.0
 
