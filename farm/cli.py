@@ -62,10 +62,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis import open_cube, price_paths, resimulate
+    from analysis import cube_info, open_cube, price_paths, resimulate
     from analysis.report import build_report, headlines, neutral_values
 
     ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
+    info = cube_info(ds)
     fan = None
     if not args.no_fan:  # sample paths of the neutral cell, re-simulated from provenance
         point = neutral_values(ds)
@@ -77,6 +78,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = build_report(ds, args.output, level=args.level, fan_paths=fan)
     for topic, line in headlines(ds, level=args.level).items():
         print(f"  {topic}: {line}")
+    if info.n_flagged:
+        print(f"  flagged: {info.n_flagged} of {info.n_cells} cells are done but flagged "
+              "(status 3): the cascade hit max_rounds on more than capped_limit of their "
+              "path-steps")
+    if info.n_failed:
+        print(f"  failed: {info.n_failed} cells (left out; blocks "
+              f"{', '.join(map(str, sorted(info.failed_blocks)))})")
     print(f"farm: report written to {out}")
     return EXIT_OK
 

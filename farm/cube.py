@@ -2,7 +2,8 @@
 
 Layout (docs/internal-contracts.md, "the cube"): ``VAR(cell_dims..., stat)`` float32
 for VAR in :data:`kernels.outputs.PATH_OUTPUTS`, ``p_*(cell_dims...)`` float32,
-``status(cell_dims...)`` int8 (0 pending, 1 done, 2 failed) and, with
+``status(cell_dims...)`` int8 (:data:`farm.cubelayout.STATUS_MEANINGS`: 0 pending, 1 done,
+2 failed, 3 done but flagged) and, with
 ``store_paths=True``, ``VAR_paths(cell_dims..., path)`` float32 per-path values. Cell
 dims are chunked exactly like the design's blocks (one block == one chunk); ``stat``
 and ``path`` are whole. Unwritten data reads NaN, unwritten status 0. Units are the
@@ -13,11 +14,13 @@ attrs by ``xarray.Dataset.to_zarr``, data variables as empty zarr arrays (metada
 only: no chunk is stored until a block writes it, so creating a million-cell cube is
 instant; ``to_zarr(compute=False)`` would need dask, which the farm does not use).
 Blocks are written by direct zarr slicing of chunk-aligned regions, so concurrent
-writers never share a chunk, and a block's ``status`` is set to 1 only after its data.
+writers never share a chunk, and a block's ``status`` is set only after its data (per
+cell: 1 done, 3 flagged, 2 for a cell whose outputs are not finite).
 
 Driver-only operations (they rewrite the root attrs): :meth:`Cube.mark_failed`,
-:meth:`Cube.begin_run`, :meth:`Cube.finalize`. :meth:`Cube.write_block` is safe on
-workers (a :class:`Cube` pickles to its URL and reopens lazily).
+:meth:`Cube.record_failure`, :meth:`Cube.begin_run`, :meth:`Cube.finalize`.
+:meth:`Cube.write_block` is safe on workers (a :class:`Cube` pickles to its URL and
+reopens lazily).
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 from .configdiff import describe_difference, what_changed
 from .cubelayout import (
+    DONE_STATUSES,
     STATUS_DONE,
     STATUS_FAILED,
+    STATUS_FLAGGED,
     STATUS_PENDING,
     STATUS_VAR,
     BlockLike,
@@ -46,7 +51,9 @@ from .cubelayout import (
     consolidate,
     has_content,
     path_var_name,
+    prepare_values,
     read_root_attrs,
+    region_index,
     write_concurrently,
     write_template,
 )
@@ -54,8 +61,10 @@ from .provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
 from .storage import StoreRefusedError, filesystem, normalize_url, remove_store, zarr_store
 
 __all__ = [
+    "DONE_STATUSES",
     "STATUS_DONE",
     "STATUS_FAILED",
+    "STATUS_FLAGGED",
     "STATUS_PENDING",
     "Cube",
     "IncompatibleStoreError",
@@ -251,38 +260,7 @@ class Cube:
 
     # ---- blocks -------------------------------------------------------------------
     def _index(self, block: BlockLike) -> tuple[tuple[slice, ...], tuple[int, ...]]:
-        dims, shape, chunks = self.cell_dims, self.shape, self.chunks
-        if set(block.region) != set(dims):
-            raise ValueError(f"block {block.index}: region dims {list(block.region)} != {dims}")
-        index, sub = [], []
-        for dim, n, c in zip(dims, shape, chunks, strict=True):
-            s = block.region[dim]
-            start = 0 if s.start is None else int(s.start)
-            stop = n if s.stop is None else int(s.stop)
-            if s.step not in (None, 1) or start % c or stop != min(start + c, n):
-                raise ValueError(
-                    f"block {block.index}: region {dim}={start}:{stop} is not one chunk "
-                    f"(chunk {c}, size {n}); blocks must align with the cube's chunks"
-                )
-            index.append(slice(start, stop))
-            sub.append(stop - start)
-        if len(block.cells) != math.prod(sub):
-            raise ValueError(f"block {block.index}: {len(block.cells)} cells, region {sub}")
-        return tuple(index), tuple(sub)
-
-    def _prepare(self, what: str, values: Mapping[str, Any], names: Iterable[str],
-                 row_shape: tuple[int, ...], n: int, sub: tuple[int, ...]) -> list:
-        names = list(names)
-        if set(values) != set(names):
-            extra, lack = sorted(set(values) - set(names)), sorted(set(names) - set(values))
-            raise ValueError(f"{what}: unexpected {extra}, missing {lack}")
-        out = []
-        for name in names:
-            arr = np.asarray(values[name], dtype=np.float32)
-            if arr.shape != (n, *row_shape):
-                raise ValueError(f"{what}[{name!r}] has shape {arr.shape}, want {(n, *row_shape)}")
-            out.append((name, arr.reshape(sub + row_shape)))
-        return out
+        return region_index(block, self.cell_dims, self.shape, self.chunks)
 
     def write_block_data(
         self, block: BlockLike, stats: Mapping[str, Any], probs: Mapping[str, Any],
@@ -295,13 +273,13 @@ class Cube:
         """
         index, sub = self._index(block)
         n = math.prod(sub)
-        todo = self._prepare("stats", stats, PATH_OUTPUTS, (len(STATS),), n, sub)
-        todo += self._prepare("probs", probs, PROBABILITIES, (), n, sub)
+        todo = prepare_values("stats", stats, PATH_OUTPUTS, (len(STATS),), n, sub)
+        todo += prepare_values("probs", probs, PROBABILITIES, (), n, sub)
         if self.has_paths:
             if paths is None:
                 raise ValueError(f"{self.url} stores per-path outputs: pass paths=")
             n_paths = self._array(path_var_name(next(iter(PATH_OUTPUTS)))).shape[-1]
-            for name, arr in self._prepare("paths", paths, PATH_OUTPUTS, (n_paths,), n, sub):
+            for name, arr in prepare_values("paths", paths, PATH_OUTPUTS, (n_paths,), n, sub):
                 todo.append((path_var_name(name), arr))
         elif paths is not None:
             raise ValueError(f"{self.url} does not store per-path outputs (store.paths=false)")
@@ -309,29 +287,37 @@ class Cube:
                   for name, arr in todo]
         write_concurrently(writes)
 
-    def _set_status(self, block: BlockLike, value: int) -> None:
+    def _set_status(self, block: BlockLike, value: Any) -> None:
         index, sub = self._index(block)
-        self._array(STATUS_VAR)[index] = np.full(sub, value, dtype=np.int8)
+        codes = np.broadcast_to(np.asarray(value, dtype=np.int8), (math.prod(sub),))
+        self._array(STATUS_VAR)[index] = codes.reshape(sub)
 
-    def mark_done(self, block: BlockLike) -> None:
-        """Set the block's cells to done (1); call only after its data is written."""
-        self._set_status(block, STATUS_DONE)
+    def mark_done(self, block: BlockLike, status: Any = STATUS_DONE) -> None:
+        """Set the block's cell status (call only after its data is written): 1 done, or
+        per cell (flat over ``block.cells``) 1 done, 3 flagged, 2 failed."""
+        self._set_status(block, status)
 
     def write_block(
         self, block: BlockLike, stats: Mapping[str, Any], probs: Mapping[str, Any],
-        paths: Mapping[str, Any] | None = None,
+        paths: Mapping[str, Any] | None = None, status: Any = STATUS_DONE,
     ) -> None:
-        """Write a block's data, then mark it done (see :meth:`write_block_data`)."""
+        """Write a block's data, then its ``status`` (see :meth:`write_block_data`,
+        :meth:`mark_done`)."""
         self.write_block_data(block, stats, probs, paths)
-        self.mark_done(block)
+        self.mark_done(block, status)
 
     def mark_failed(self, block: BlockLike, message: str) -> None:
         """Driver only: set the block's cells to failed (2) and record ``message`` in attrs."""
         self._set_status(block, STATUS_FAILED)
+        self.record_failure(block.index, message)
+
+    def record_failure(self, index: int, message: str) -> None:
+        """Driver only: record block ``index``'s failure ``message`` in attrs
+        ``failed_blocks`` (its failed cells' status is written by whoever found them)."""
         failed = self.failed_blocks()
-        failed[int(block.index)] = redact_secrets(str(message))[:MAX_MESSAGE_CHARS]
+        failed[int(index)] = redact_secrets(str(message))[:MAX_MESSAGE_CHARS]
         self._update_attrs({"failed_blocks": json.dumps({str(k): v for k, v in failed.items()})})
-        log.error("block %d failed: %s", block.index, message)
+        log.error("block %d failed: %s", index, message)
 
     def failed_blocks(self) -> dict[int, str]:
         """Recorded failure messages by block index (attrs ``failed_blocks``)."""
@@ -346,7 +332,8 @@ class Cube:
     def block_status(self, design: DesignLike | None = None) -> np.ndarray:
         """Status per block (C order over the chunk grid): 0 pending, 1 done, 2 failed.
 
-        A block is done only when all its cells are 1, failed when any is 2. With
+        A block is done only when all its cells are done (1, or 3 flagged), failed when
+        any is 2. With
         ``design`` given, its shape and chunks must match the cube's.
         """
         want = (self.shape, self.chunks)
@@ -380,10 +367,12 @@ class Cube:
     def finalize(self, attrs: Mapping[str, Any] | None = None) -> np.ndarray:
         """Record completion, prune stale failure messages, consolidate metadata.
 
-        Sets attrs ``finished`` (UTC ISO time), ``complete``, the block counts and any
-        extra ``attrs`` (e.g. the workers' PRNG settings); returns :meth:`block_status`.
+        Sets attrs ``finished`` (UTC ISO time), ``complete``, the block counts, the failed
+        and flagged cell counts and any extra ``attrs`` (e.g. the workers' PRNG
+        settings); returns :meth:`block_status`.
         """
-        status = self.block_status()
+        cells = self.cell_status()
+        status = block_status_of(cells, self.chunks)
         failed = {k: v for k, v in self.failed_blocks().items()
                   if k < status.size and status[k] == STATUS_FAILED}
         self._update_attrs({
@@ -392,6 +381,8 @@ class Cube:
             "blocks_done": int((status == STATUS_DONE).sum()),
             "blocks_failed": int((status == STATUS_FAILED).sum()),
             "blocks_pending": int((status == STATUS_PENDING).sum()),
+            "cells_failed": int((cells == STATUS_FAILED).sum()),
+            "cells_flagged": int((cells == STATUS_FLAGGED).sum()),
             "failed_blocks": json.dumps({str(k): v for k, v in sorted(failed.items())}),
             **dict(attrs or {}),
         })

@@ -11,7 +11,7 @@ import asyncio
 import json
 import math
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -25,9 +25,12 @@ if TYPE_CHECKING:  # imported where needed: workers write blocks with zarr alone
     import xarray as xr
 
 __all__ = [
+    "DONE_STATUSES",
     "PATH_DIM",
     "STATUS_DONE",
     "STATUS_FAILED",
+    "STATUS_FLAGGED",
+    "STATUS_MEANINGS",
     "STATUS_PENDING",
     "STATUS_VAR",
     "STAT_DIM",
@@ -37,12 +40,25 @@ __all__ = [
     "consolidate",
     "has_content",
     "path_var_name",
+    "prepare_values",
     "read_root_attrs",
+    "region_index",
     "write_concurrently",
     "write_template",
 ]
 
-STATUS_PENDING, STATUS_DONE, STATUS_FAILED = 0, 1, 2
+# Cell status codes (docs/internal-contracts.md, "the cube"); analysis/cube.py keeps the
+# same values (analysis never imports farm) and tests/test_cube.py checks they agree.
+STATUS_PENDING, STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED = 0, 1, 2, 3
+STATUS_MEANINGS = {
+    STATUS_PENDING: "pending",
+    STATUS_DONE: "done",
+    STATUS_FAILED: "failed: non-finite outputs or an error; a rerun redoes it",
+    STATUS_FLAGGED: "done, flagged: the cascade hit max_rounds on more than capped_limit of "
+                    "the path-steps",
+}
+DONE_STATUSES = (STATUS_DONE, STATUS_FLAGGED)
+"""Codes that count as done: a flagged cell is done (resume skips it, ``complete`` holds)."""
 STATUS_VAR, STAT_DIM, PATH_DIM = "status", "stat", "path"
 
 
@@ -148,8 +164,10 @@ def write_template(
             meta = {"units": spec.units, "description": f"{spec.description} (per path)"}
             _new(path_var_name(var), {PATH_DIM: n_paths}, "float32", np.nan, meta)
     _new(STATUS_VAR, {}, "int8", STATUS_PENDING, {
-        "units": "1", "description": "cell status: 0 pending, 1 done, 2 failed",
-        "flag_values": [0, 1, 2], "flag_meanings": "pending done failed",
+        "units": "1",
+        "description": "cell status: " + "; ".join(f"{k} {v}" for k, v in STATUS_MEANINGS.items()),
+        "flag_values": list(STATUS_MEANINGS),
+        "flag_meanings": "pending done failed done_flagged",
     })
 
 
@@ -165,16 +183,57 @@ def consolidate(url: str, storage_options: Mapping[str, Any] | None) -> None:
 
 
 def block_status_of(status: np.ndarray, chunks: tuple[int, ...]) -> np.ndarray:
-    """Per-chunk status in C order: 2 if any cell failed, 1 if all done, else 0."""
+    """Per-chunk status in C order: 2 if any cell failed, 1 if all are done (1 or flagged
+    3), else 0."""
     grid = [math.ceil(n / c) for n, c in zip(status.shape, chunks, strict=True)]
     padded = np.ones([g * c for g, c in zip(grid, chunks, strict=True)], dtype=np.int8)
     padded[tuple(slice(0, n) for n in status.shape)] = status
     split = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
     axes = tuple(range(1, 2 * len(grid), 2))
     out = np.zeros(grid, dtype=np.int8)
-    out[(split == STATUS_DONE).all(axis=axes)] = STATUS_DONE
+    out[np.isin(split, DONE_STATUSES).all(axis=axes)] = STATUS_DONE
     out[(split == STATUS_FAILED).any(axis=axes)] = STATUS_FAILED
     return out.ravel()
+
+
+def region_index(block: BlockLike, dims: tuple[str, ...], shape: tuple[int, ...],
+                 chunks: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+    """``(index, sub)``: the block's region as slices of the cell dims and its shape;
+    refuses a region that is not exactly one chunk of the cube."""
+    if set(block.region) != set(dims):
+        raise ValueError(f"block {block.index}: region dims {list(block.region)} != {dims}")
+    index, sub = [], []
+    for dim, n, c in zip(dims, shape, chunks, strict=True):
+        s = block.region[dim]
+        start = 0 if s.start is None else int(s.start)
+        stop = n if s.stop is None else int(s.stop)
+        if s.step not in (None, 1) or start % c or stop != min(start + c, n):
+            raise ValueError(
+                f"block {block.index}: region {dim}={start}:{stop} is not one chunk "
+                f"(chunk {c}, size {n}); blocks must align with the cube's chunks"
+            )
+        index.append(slice(start, stop))
+        sub.append(stop - start)
+    if len(block.cells) != math.prod(sub):
+        raise ValueError(f"block {block.index}: {len(block.cells)} cells, region {sub}")
+    return tuple(index), tuple(sub)
+
+
+def prepare_values(what: str, values: Mapping[str, Any], names: Iterable[str],
+                   row_shape: tuple[int, ...], n: int, sub: tuple[int, ...]) -> list:
+    """``[(name, float32 array shaped sub + row_shape)]`` for exactly ``names`` of
+    ``values`` (each flat ``(n, *row_shape)`` over the block's cells)."""
+    names = list(names)
+    if set(values) != set(names):
+        extra, lack = sorted(set(values) - set(names)), sorted(set(names) - set(values))
+        raise ValueError(f"{what}: unexpected {extra}, missing {lack}")
+    out = []
+    for name in names:
+        arr = np.asarray(values[name], dtype=np.float32)
+        if arr.shape != (n, *row_shape):
+            raise ValueError(f"{what}[{name!r}] has shape {arr.shape}, want {(n, *row_shape)}")
+        out.append((name, arr.reshape(sub + row_shape)))
+    return out
 
 
 def write_concurrently(writes: list[tuple[zarr.Array, tuple[slice, ...], np.ndarray]]) -> None:

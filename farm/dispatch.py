@@ -2,7 +2,10 @@
 
 One Ray task runs one block of cells x all paths through the jitted kernel and
 writes its region of the cube itself (data, then ``status``), so results stream
-to the store and the driver only ever holds a small receipt per block. Every
+to the store and the driver only ever holds a small receipt per block. The task
+checks every cell (:mod:`farm.cellcheck`): a cell with NaN or inf outputs gets
+status 2 and is named in the receipt (the driver records the message), a cell
+that hit ``max_rounds`` too often gets status 3 (done, flagged). Every
 block is padded to ``runtime.block_cells`` cells, so each worker process
 compiles the kernel once per shape. In-flight tasks are capped with
 ``ray.wait``; Ray retries a task whose worker died (``max_retries``) or that
@@ -12,7 +15,9 @@ the driver, which records it and goes on.
 Fault injection for tests (environment variables, read by the task):
 ``FARM_FAULT_FAIL_BLOCKS=3,5`` makes those blocks raise on every attempt;
 ``FARM_FAULT_CRASH_ONCE=3:/tmp/marker`` kills the worker process the first
-time block 3 runs (the marker file records that it happened).
+time block 3 runs (the marker file records that it happened);
+``FARM_FAULT_NAN_CELLS=0,2`` makes the kernel's statistics and probabilities of those
+cells (flat indices) NaN, as the kernel returns them for a cell with a NaN anywhere.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from .cubelayout import STATUS_FLAGGED
+
 log = logging.getLogger(__name__)
 
-FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE")
+FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE", "FARM_FAULT_NAN_CELLS")
 # XLA's own thread pool would fight the Ray workers for cores: one thread per worker.
 # NPROC=1 sizes XLA's CPU client pool (tf_XLAEigen) to one thread; without it each
 # worker hands work between threads on every core, and with two workers on two cores
@@ -56,6 +63,7 @@ class BlockTask:
     dtype: str
     store_paths: bool
     faults: tuple[tuple[str, str], ...] = ()  # FARM_FAULT_* of the driver (test hooks)
+    axes: tuple[str, ...] = ()  # swept parameters: name a failed cell by its coordinates
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class BlockReceipt:
     kernel_s: float = 0.0  # simulate_block, compile included when it compiled
     write_s: float = 0.0  # Zarr writes of data and status
     entered: float = 0.0  # time.time() when the task's function was entered
+    failed_cells: tuple[tuple[int, str], ...] = ()  # (flat cell index, message): status 2
+    flagged_cells: int = 0  # cells written with status 3 (done, flagged)
 
 
 def fault_settings() -> tuple[tuple[str, str], ...]:
@@ -94,6 +104,17 @@ def _inject_faults(index: int, faults: tuple[tuple[str, str], ...]) -> None:
             os._exit(17)
 
 
+def _inject_nan(cells: np.ndarray, stats: dict, probs: dict,
+                faults: tuple[tuple[str, str], ...]) -> None:
+    """FARM_FAULT_NAN_CELLS: NaN statistics and probabilities for the listed cells."""
+    listed = dict(faults).get("FARM_FAULT_NAN_CELLS", "")
+    rows = np.flatnonzero(np.isin(cells, [int(c) for c in listed.split(",") if c.strip()]))
+    for results in (stats, probs):
+        for name, values in results.items():
+            results[name] = np.array(values)  # the kernel's arrays are read-only
+            results[name][rows] = np.nan
+
+
 def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
     entered = time.time()
@@ -113,8 +134,11 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     stats = {k: v[:n] for k, v in res.stats.items()}
     probs = {k: v[:n] for k, v in res.probs.items()}
     paths = None if res.paths is None else {k: v[:n] for k, v in res.paths.items()}
+    if task.faults:
+        _inject_nan(np.asarray(task.block.cells), stats, probs, task.faults)
+    status, failed = _check(task, stats, probs)
     t_write = time.perf_counter()
-    cube.write_block(task.block, stats, probs, paths)
+    cube.write_block(task.block, stats, probs, paths, status=status)
     t_end = time.perf_counter()
     try:
         import ray
@@ -125,7 +149,24 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     return BlockReceipt(task.block.index, n, time.perf_counter() - start, node, os.getpid(),
                         COMPILE_COUNTER["simulate_block"], tuple(sorted(jax_prng_info().items())),
                         kernel_s=t_write - t_kernel,
-                        write_s=t_end - t_write, entered=entered)
+                        write_s=t_end - t_write, entered=entered, failed_cells=failed,
+                        flagged_cells=int((status == STATUS_FLAGGED).sum()))
+
+
+def _check(task: BlockTask, stats: dict, probs: dict) -> tuple[np.ndarray, tuple]:
+    """Per-cell status of the block's cells and ``(cell, message)`` of the failed ones."""
+    from .cellcheck import cell_failure_message, check_cells
+
+    n = len(task.block.cells)
+    status, bad = check_cells(stats, probs, np.asarray(task.params.capped_limit)[:n])
+    failed = []
+    for row, outputs in sorted(bad.items()):
+        point = {a: float(np.asarray(getattr(task.params, a))[row]) for a in task.axes}
+        cell = int(task.block.cells[row])
+        failed.append((cell, cell_failure_message(cell, point, outputs)))
+    if failed:
+        log.warning("block %d: %d cells with non-finite outputs", task.block.index, len(failed))
+    return status, tuple(failed)
 
 
 WARM_HOOK = "farm.dispatch.warm_worker"

@@ -2,7 +2,8 @@
 
 The run is resumable by construction: the cube's ``status`` says which blocks
 are done, and a rerun with the same config dispatches only the missing or
-failed ones. Bit-identity does not depend on workers, block size or
+failed ones (a block with a failed cell, status 2, is redone whole; flagged
+cells, status 3, are done). Bit-identity does not depend on workers, block size or
 interruptions: a cell's numbers depend only on its parameters, the root seed
 and the path indices (kernels run cells one at a time through one compiled body).
 """
@@ -22,8 +23,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from .cellcheck import block_failure_message
 from .config import config_hash, model_values, to_yaml, validate
-from .cube import Cube, create_cube, cube_exists, open_existing
+from .cube import DONE_STATUSES, STATUS_FLAGGED, Cube, create_cube, cube_exists, open_existing
 from .design import Design, cell_params, estimate_cube_bytes, make_design
 from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
 from .lock import StoreLock
@@ -45,7 +47,9 @@ class RunReport:
     n_blocks: int
     done_before: int
     done_now: int = 0
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)  # block index -> message
+    failed_cells: list[int] = field(default_factory=list)  # cells with NaN/inf outputs
+    cells_flagged: int = 0  # cells of the cube with status 3 when the run finished
     seconds: float = 0.0
     nodes: set[str] = field(default_factory=set)
     max_compiles_per_worker: int = 0
@@ -131,7 +135,8 @@ def _tasks(cfg: DictConfig, design: Design, todo: list[int]) -> Iterator[BlockTa
         yield BlockTask(block=block, params=params, seed=int(cfg.seed), hash_words=words,
                         n_paths=int(cfg.sweep.paths), n_steps=int(cfg.sweep.steps),
                         t_dof=int(cfg.model.t_dof), dtype="float32",
-                        store_paths=bool(cfg.store.paths), faults=faults)
+                        store_paths=bool(cfg.store.paths), faults=faults,
+                        axes=tuple(design.axes))
 
 
 def open_or_create(cfg: DictConfig, design: Design, url: str, opts: dict) -> tuple[Cube, Design]:
@@ -180,6 +185,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
             cube.finalize(prng_attrs(report.prng, cube.attrs))
+            report.cells_flagged = int(cube.attrs.get("cells_flagged", 0))
     finally:
         if ray_started:
             import ray
@@ -218,19 +224,25 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
         slots = min(slots, int(rt.workers))
     # two tasks per slot keep every worker busy while the driver handles a completion
     in_flight = int(rt.max_in_flight) or 2 * slots
-    done_cells = int(np.sum(cube.cell_status() == 1))
+    done_cells = int(np.isin(cube.cell_status(), DONE_STATUSES).sum())
     bar = Progress(design.n_cells, done_cells, int(cfg.sweep.paths), enabled=progress)
     kill_after = int(os.environ.get("FARM_FAULT_KILL_AFTER_BLOCKS", "0") or 0)
 
     def on_done(r: BlockReceipt) -> None:
-        report.done_now += 1
+        if r.failed_cells:  # the worker wrote the block with these cells failed (status 2)
+            msg = block_failure_message(r.failed_cells, r.n_cells)
+            report.failed[r.index] = msg
+            report.failed_cells += [c for c, _ in r.failed_cells]
+            cube.record_failure(r.index, msg)
+        else:
+            report.done_now += 1
         report.nodes.add(r.node_id)
         report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
         report.kernel_seconds += r.kernel_s
         report.write_seconds += r.write_s
         if dict(r.prng) not in report.prng:
             report.prng.append(dict(r.prng))
-        bar.update(r.n_cells)
+        bar.update(r.n_cells - len(r.failed_cells), failed=len(r.failed_cells))
         lock.refresh()
         if kill_after and report.done_now >= kill_after:  # test hook: die like kill -9
             os.kill(os.getpid(), signal.SIGKILL)
@@ -281,8 +293,17 @@ def summary_text(report: RunReport, cfg: DictConfig) -> str:
     if report.nodes:
         lines.append(f"  nodes  : {len(report.nodes)}; kernel compiles per worker: "
                      f"{report.max_compiles_per_worker}")
+    if report.cells_flagged:
+        lines.append(f"  flagged: {report.cells_flagged} cells done with status {STATUS_FLAGGED}: "
+                     "the cascade hit max_rounds on more than model.capped_limit of their "
+                     "path-steps (raise model.max_rounds)")
     if report.failed:
         lines.append("  FAILED : blocks " + ", ".join(map(str, sorted(report.failed))))
+        if report.failed_cells:
+            cells = sorted(report.failed_cells)
+            more = f" and {len(cells) - 20} more" if len(cells) > 20 else ""
+            lines.append(f"  FAILED : cells {', '.join(map(str, cells[:20]))}{more} "
+                         "(NaN or inf outputs)")
         for i, msg in sorted(report.failed.items())[:5]:
             lines.append(f"    block {i}: {msg}")
         lines.append("  rerun the same command to retry only the failed blocks.")

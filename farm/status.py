@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from .cube import STATUS_DONE, STATUS_FAILED, STATUS_PENDING, NotACubeError, open_existing
+from .cube import (
+    DONE_STATUSES,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_FLAGGED,
+    STATUS_PENDING,
+    NotACubeError,
+    open_existing,
+)
 from .lock import STALE_AFTER_S, is_stale, read_lock
 
 __all__ = ["NotACubeError", "store_summary"]
@@ -43,7 +51,8 @@ def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) ->
     """A multi-line summary of the cube at ``url``; :class:`NotACubeError` if it is none.
 
     Shows the design (method, axes, cells), blocks done/failed/pending with the failed
-    blocks' messages, paths/steps/seed, created/finished times and the writer lock.
+    blocks' messages (naming failed cells), cells done/flagged/failed, paths/steps/seed,
+    created/finished times and the writer lock.
     """
     cube = open_existing(url, storage_options, read_only=True)
     attrs = cube.attrs
@@ -61,15 +70,22 @@ def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) ->
         layout = " x ".join(f"{d}[{n}]" for d, n in zip(dims, shape, strict=True))
     n_cells = int(np.prod(shape))
     counts = {k: int((blocks == k).sum()) for k in (STATUS_DONE, STATUS_FAILED, STATUS_PENDING)}
-    cells_done = int((cell_status == STATUS_DONE).sum())
+    cells_done = int(np.isin(cell_status, DONE_STATUSES).sum())
+    cells_flagged = int((cell_status == STATUS_FLAGGED).sum())
+    cells_failed = int((cell_status == STATUS_FAILED).sum())
 
     lines = [
         f"store:     {cube.url}",
         f"method:    {design.get('method', '?')}   axes: {', '.join(axes) or '(none)'}",
         f"cells:     {n_cells} = {layout}; chunks {tuple(chunks)}",
         f"blocks:    {counts[STATUS_DONE]} done, {counts[STATUS_FAILED]} failed, "
-        f"{counts[STATUS_PENDING]} pending (of {blocks.size}); cells done {cells_done}/{n_cells}",
+        f"{counts[STATUS_PENDING]} pending (of {blocks.size}); cells done {cells_done}/{n_cells}"
+        f" ({cells_flagged} flagged), {cells_failed} failed",
     ]
+    if cells_flagged:
+        lines.append(f"  flagged:  {cells_flagged} cells (status {STATUS_FLAGGED}) are done but "
+                     "their cascade hit max_rounds on more than capped_limit of the "
+                     "path-steps: their numbers are not converged")
     failed = [int(i) for i in np.flatnonzero(blocks == STATUS_FAILED)]
     for i in failed[:20]:
         lines.append(f"  failed block {i}: {failed_msgs.get(i, '(no message recorded)')}")

@@ -84,7 +84,7 @@ def test_s3_sweep_interrupted_resumed_equals_local(s3_server, tmp_path):
     assert np.all(open_existing(url, opts, read_only=True).block_status() == 1)
 
     ds = open_cube(url, storage_options=opts)
-    assert int(ds["status"].min()) == 1
+    assert np.isin(ds["status"].values, (1, 3)).all()  # done (3: done, flagged)
 
     local = tmp_path / "local.zarr"
     proc = _farm(["run", "--no-progress", *FARM_SMALL, f"store.url={local}",
