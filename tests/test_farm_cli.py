@@ -68,6 +68,35 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(override, key, finished
     assert _tree_digest(finished_store) == before  # nothing in the existing store damaged
 
 
+@pytest.mark.parametrize(("override", "key", "value", "allowed"), [
+    ("model.fund_capital=0", "model.fund_capital", "fund_capital=0",
+     "allowed: [1e+06, 1e+14] (USD)"),
+    ("model.bank_capital=0", "model.bank_capital", "bank_capital=0",
+     "allowed: [1e+06, 1e+15] (USD)"),
+    ("model.jump_btc=inf", "model.jump_btc", "jump_btc=inf", "allowed: [-3, 3] (log return)"),
+    ("model.jump_btc=nan", "model.jump_btc", "jump_btc=nan", "allowed: [-3, 3] (log return)"),
+    ("model.jump_eq=-inf", "model.jump_eq", "jump_eq=-inf", "allowed: [-3, 3] (log return)"),
+    ("model.leverage=1e308", "model.leverage", "leverage=1e+308", "allowed: [0, 10]"),
+    ("sweep.axes.leverage=[0,1e300]", "sweep.axes.leverage", "leverage=1e+300",
+     "allowed: [0, 10]"),
+    # the treasury covenant: a start LTV at or above it is a leverage problem
+    ("model.leverage=5", "model.leverage", "leverage=5", "allowed: leverage < 3.571"),
+    ("sweep.axes.leverage=[1,5]", "sweep.axes.leverage", "leverage=5",
+     "allowed: leverage < 3.571"),
+])
+def test_out_of_range_model_values_exit_2_naming_key_value_and_range(override, key, value,
+                                                                      allowed, tmp_path,
+                                                                      capsys):
+    url = tmp_path / "never.zarr"
+    code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}", override])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("farm: error:"), err
+    assert f"invalid config {key}:" in lines[0] and value in lines[0] and allowed in lines[0]
+    assert "Traceback" not in err and not url.exists()
+
+
 def test_store_from_another_config_is_refused_naming_the_difference(finished_store, capsys):
     before = _tree_digest(finished_store)
     code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={finished_store}",
