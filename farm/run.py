@@ -25,7 +25,15 @@ from omegaconf import DictConfig
 
 from .cellcheck import block_failure_message
 from .config import config_hash, model_values, to_yaml, validate
-from .cube import DONE_STATUSES, STATUS_FLAGGED, Cube, create_cube, cube_exists, open_existing
+from .cube import (
+    DONE_STATUSES,
+    STATUS_DONE,
+    STATUS_FLAGGED,
+    Cube,
+    create_cube,
+    cube_exists,
+    open_existing,
+)
 from .design import Design, cell_params, estimate_cube_bytes, make_design
 from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
 from .lock import StoreLock
@@ -174,8 +182,9 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
         with StoreLock(url, opts) as lock:
             cube, design = open_or_create(cfg, design, url, opts)
             status = cube.block_status(design)
-            todo = [int(i) for i in np.flatnonzero(status != 1)]
-            report = RunReport(url, design.n_cells, design.n_blocks, int(np.sum(status == 1)))
+            todo = [int(i) for i in np.flatnonzero(status != STATUS_DONE)]
+            report = RunReport(url, design.n_cells, design.n_blocks,
+                               int(np.sum(status == STATUS_DONE)))
             if todo:
                 started_here, cpus = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
                 ray_started = ray_started or started_here

@@ -1,9 +1,12 @@
 """Range and design checks behind :func:`farm.config.validate`.
 
 Each check raises :class:`farm.config.ConfigError` naming the config key, the
-value and what is allowed. Model ranges are those of
-:func:`kernels.params.validate_params`; their messages are reused, mapped to
-``model.<name>`` (or ``sweep.axes.<name>`` when a swept value is out of range).
+value and what is allowed. Model ranges are those declared in
+:mod:`kernels.paramspec` and enforced by :func:`kernels.params.validate_params`; their
+messages ("model parameter fund_capital=0 is out of range; allowed: [1e+06, 1e+14]
+(USD)") are reused, mapped to ``model.<name>`` (or ``sweep.axes.<name>`` when a swept
+value is out of range). A cross-parameter message is mapped to the parameter it names
+first (a treasury covenant breach names ``leverage``).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def params_error(exc: ValueError, key_for: Callable[[str], str],
         return ConfigError(key, value, am.group(1), f"invalid config {key}: {text}")
     i = text.find(" must ")
     if i < 0:
-        body, allowed = text, "a value in the parameter's range (see kernels/params.py)"
+        body, allowed = text, "a value in the parameter's range (see kernels/paramspec.py)"
     else:
         j = max(text.rfind("; ", 0, i), text.rfind(": ", 0, i))
         body, allowed = (text[:j], text[j + 2:]) if j >= 0 else (text[:i], text[i + 1:])
