@@ -70,8 +70,10 @@ def test_each_sweep_composes_and_validates(sweep):
 def test_default_sweep_is_the_card_grid():
     cfg = cfg_of()
     assert list(cfg.sweep.axes) == ["leverage", "correlation", "fed_put", "integration"]
-    assert make_design(cfg).n_cells >= 2000
-    assert (cfg.sweep.paths, cfg.sweep.steps, cfg.sweep.seeding) == (256, 96, "common")
+    assert make_design(cfg).n_cells == 16 * 5 * 3 * 6
+    # 640 paths: the Monte Carlo standard error of every probability is <= 0.02
+    assert (cfg.sweep.paths, cfg.sweep.steps, cfg.sweep.seeding) == (640, 96, "common")
+    assert (0.25 / cfg.sweep.paths) ** 0.5 <= 0.02
     assert cfg.runtime.block_cells == 128 and cfg.runtime.retries == 3
     assert cfg.runtime.address is None and cfg.store.paths is False
 
