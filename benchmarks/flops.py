@@ -30,7 +30,7 @@ def round_cost(n_paths: int = 4096) -> dict:
     """Flops and transcendentals of one cascade round, per path."""
     p = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), oct2025())
     s = init_state(n_paths, p.bank_weights.shape[-1], jnp.float32)
-    s = s._replace(dd=jnp.full_like(s.dd, 0.05))
+    s = s._replace(low=jnp.full_like(s.low, jnp.log(0.95)))  # every asset 5 % down
     x = jnp.full((3, n_paths), -0.05, jnp.float32)
 
     def one_round(s, x, active):
