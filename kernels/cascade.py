@@ -168,13 +168,15 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
 
     Plain rounds are Picard steps. After two plain rounds, if an asset's residual shrinks
     slowly (by a ratio ``rho_a`` in (0.5, 1): near-critical convergence), one round tries
-    the over-relaxed point ``x_a + omega_a (F(x)_a - x_a)`` with ``omega_a = 1 / (1 -
-    rho_a)`` (at most :data:`OMEGA_MAX`; 1 for the other assets), Aitken's estimate of
-    the limit, exact for a linear map (capped, see :data:`OMEGA_START`). The try is
-    rejected, and the plain step taken instead, if any residual changes sign there (it
-    jumped past the fixed point). Convergence is checked on plain rounds only: residual
-    ``< tol`` and error bound ``residual rho / (1 - rho) < tol``, or a residual at the dtype's noise
-    floor (16 machine epsilons: float32 cannot resolve a slowly contracting step better).
+    the over-relaxed point ``x_a + omega_a (F(x)_a - x_a)`` with ``omega_a = (1 + 1 / (1 -
+    rho_a)) / 2``: halfway from the plain step to Aitken's estimate of the limit (exact for
+    a linear map), so an estimate up to twice the true distance still lands short of the
+    fixed point (capped, see :data:`OMEGA_START`; 1 for the other assets). The try is
+    kept only if no residual changed sign there (a sign change means it jumped past the
+    fixed point) and the residual shrank; otherwise the plain step is taken. Convergence
+    is checked on plain rounds only: residual ``< tol`` and error bound ``residual rho /
+    (1 - rho) < tol``, or a residual at the dtype's noise floor (16 machine epsilons:
+    float32 cannot resolve a slowly contracting step better).
 
     Returns ``(x_eval, fed_floor, active, rounds)``: the last accepted point (the step's
     flows are those at ``x_eval`` and its price ``F(x_eval)``), the Fed floor used there,
@@ -195,7 +197,8 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
         g = jnp.clip(base + imp, X_MIN, X_MAX) - z
         ng = jnp.max(jnp.abs(g), axis=0)
         flip = (g * c["g_acc"] < 0) & (jnp.abs(g) > tol)
-        accept = ~(ext & jnp.any(flip, axis=0))
+        # a jump is kept only if no residual changed sign and the residual shrank
+        accept = ~(ext & (jnp.any(flip, axis=0) | (ng >= c["n_acc"])))
         rho = jnp.where(c["n_acc"] > 0, ng / jnp.where(c["n_acc"] > 0, c["n_acc"], 1.0), 0.0)
         rho = jnp.where(jnp.isinf(c["n_acc"]), 0.5, rho)  # first round: assume the sqrt rate
         bound = jnp.where(rho < 1.0, ng * rho / jnp.maximum(1.0 - rho, 1e-30), jnp.inf)
@@ -206,11 +209,13 @@ def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
         # per-asset contraction of the last plain round (assets converge at their own rates)
         g_prev = c["g_acc"]
         rho_a = jnp.where(g * g_prev > 0, g / jnp.where(g_prev != 0, g_prev, 1.0), 0.0)
-        slow = rho_a > 0.5  # >= 1: drifting away from the ghost of a vanished fixed point
+        slow = (rho_a > 0.5) & (rho_a < 1.0)
         try_ext = plain & ~done & (count >= 2) & jnp.any(slow, axis=0)
         cap = jnp.where(ext, jnp.where(accept, jnp.minimum(2.0 * c["cap"], OMEGA_MAX),
                                        jnp.maximum(0.25 * c["cap"], 2.0)), c["cap"])
-        aitken = jnp.where(rho_a < 1.0, 1.0 / jnp.maximum(1.0 - rho_a, 1e-30), jnp.inf)
+        # halfway from the plain step to Aitken's estimate of the limit: an estimate up to
+        # twice the true distance still lands short of the fixed point
+        aitken = 0.5 * (1.0 + 1.0 / jnp.maximum(1.0 - rho_a, 1e-30))
         omega = jnp.where(slow & try_ext, jnp.minimum(aitken, cap), 1.0)
         # an accelerated move never exceeds the plain step by more than MAX_JUMP log units
         jump = jnp.clip(omega * g, g - MAX_JUMP, g + MAX_JUMP)

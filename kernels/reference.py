@@ -337,8 +337,8 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4, return_prices: bool 
     b = bank_setup(p)
     long_n, short_n = p.leverage * np.array([[p.perp_long_btc, p.perp_long_alt],
                                              [p.perp_short_btc, p.perp_short_alt]])
-    oi = long_n.sum() + short_n.sum()
-    closed = s["long_share"] @ long_n + s["short_share"] @ short_n  # spec: N without channel
+    oi = long_n.sum() + short_n.sum()  # open interest at the open, whatever the switch
+    closed = p.channel_perps * (s["long_share"] @ long_n + s["short_share"] @ short_n)
     failed = s["failed"] @ (b["cap"] / b["cap"].sum())
     w = b["wholesale"].sum()
     run_share = s["run"] @ (p.run_share * b["wholesale"]) / w if w > 0 else np.zeros(n)

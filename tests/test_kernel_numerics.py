@@ -110,6 +110,16 @@ def test_random_valid_parameters_give_finite_outputs():
         assert np.all(np.isfinite(p)), name
 
 
+def test_zero_crypto_volatility_with_a_crash_is_finite():
+    """vol_btc = vol_alt = 0 (allowed) with a 30 % trigger: the perp distance distribution
+    degenerates to a point and must stay finite (a sinh form once gave 0 x inf)."""
+    p = oct2025()._replace(vol_btc=0.0, vol_alt=0.0, jump_btc=-0.3, jump_alt=-0.4)
+    res = run_cells([p], return_paths=True)
+    for var, v in res.paths.items():
+        assert np.all(np.isfinite(v)), var
+    assert res.stats["liquidated_long"][0, MEAN] > 0
+
+
 def test_nan_in_a_cell_becomes_nan_statistics_never_zero():
     """A NaN in one path's draws makes every statistic and probability of its cell NaN
     (p_systemic is never read as 0); the clean cell next to it is untouched."""

@@ -27,15 +27,16 @@ def survivor_cdf(u: jax.Array, a: jax.Array, k: jax.Array) -> jax.Array:
     """Share of a bucket liquidated once the adverse log move reaches ``u >= 0``.
 
     ``k`` (1/log units) is ``sqrt(2 h) / sigma`` and ``a = k mu``; with ``z = k u``:
-    ``F = e^(-a) (cosh z - 1) / (1 - e^(-a)) = 2 e^(-a) sinh(z/2)^2 / (1 - e^(-a))`` for
-    ``z <= a`` (the sinh form has no cancellation near 0, where F ~ z^2) and
+    ``F = e^(-a) (cosh z - 1) / (1 - e^(-a)) = e^(z-a) (1 - e^(-z))^2 / (2 (1 - e^(-a)))``
+    for ``z <= a`` (the second form has no cancellation near 0, where F ~ z^2, and no
+    overflow when ``a`` is huge, as with a near-zero volatility) and
     ``F = 1 - (e^(a-z) - e^(-a-z)) / (2 (1 - e^(-a)))`` beyond (every exponent <= 0).
     """
     z = k * u
     den = -2.0 * jnp.expm1(-a)
     zl = jnp.minimum(z, a)
     zh = jnp.maximum(z, a)
-    low = 4.0 * jnp.exp(-a) * jnp.sinh(0.5 * zl) ** 2 / den
+    low = jnp.exp(zl - a) * jnp.expm1(-zl) ** 2 / den
     high = 1.0 - (jnp.exp(a - zh) - jnp.exp(-a - zh)) / den
     return jnp.where(z <= a, low, high)
 
