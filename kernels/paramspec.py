@@ -255,7 +255,7 @@ _TABLE: list[tuple] = [
         ("tol", 1e-6, "log price", "(0, 1]",
          "cascade stops when the estimated error of every log price is below this "
          "(floored at 8 machine epsilons of the dtype)"),
-        ("max_rounds", 200.0, "rounds", "[1, 100000]", "cascade rounds allowed per step"),
+        ("max_rounds", 1000.0, "rounds", "[1, 100000]", "cascade rounds allowed per step"),
         ("capped_limit", 0.001, _SHARE, _UNIT,
          "a cell whose share of capped path-steps exceeds this is flagged in its status"),
     ]),
