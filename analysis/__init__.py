@@ -1,5 +1,5 @@
 """Analysis of farm cubes: open, slice into surfaces, find tipping frontiers, rank
-parameters, discover systemic scenarios, plot and report (DESIGN.md section 6).
+parameters, discover systemic scenarios, plot and report.
 
 Interface contract::
 

@@ -45,7 +45,7 @@ NEUTRAL: dict[str, float] = {
     "fed_put": 0.0,
     "integration": 0.0,
 }
-"""Neutral values of the four card axes (DESIGN.md section 3.1)."""
+"""Neutral values of the four card axes (docs/model.md section 8: the baseline)."""
 
 
 def neutral_values(ds: xr.Dataset) -> dict[str, float]:
@@ -334,11 +334,14 @@ def build_report(
     var: str = "p_systemic",
     title: str = "Crypto-crisis systemic risk: scenario farm report",
     fan_paths: np.ndarray | Mapping[str, np.ndarray] | None = None,
+    channels: bool = True,
 ) -> Path:
     """Write the HTML report of cube ``ds`` to ``out_html`` and return its path.
 
     ``fan_paths``: optional sample price paths (array (n_paths, n_times) or name ->
-    array) re-simulated for a cell, drawn as a fan chart.
+    array) re-simulated for a cell, drawn as a fan chart. ``channels``: re-simulate the
+    frontier with each channel off and with other systemic thresholds
+    (:mod:`analysis.report_channels`, tens of seconds).
     """
     info = cube_info(ds)
     esc = html.escape
@@ -386,6 +389,11 @@ def build_report(
     except Exception as err:
         log.exception("PRIM failed")
         body.append(f"<p class='warn'>PRIM unavailable: {esc(str(err))}</p>")
+    if channels and "leverage" in info.axes:
+        from .report_channels import channels_html
+
+        body.append("<h2>Which channel carries the shock</h2>")
+        body.append(channels_html(ds, level, var, fixed=neutral_values(ds)))
     if info.failed_blocks:
         body.append(
             "<h2>Failed blocks</h2><ul>"

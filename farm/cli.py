@@ -1,6 +1,6 @@
 """The ``farm`` command line: run, status, report (and submit/jobs/logs/stop for clusters).
 
-Exit status (DESIGN.md section 5): 0 success, 2 user error (bad config,
+Exit status (README, "Sweeps"): 0 success, 2 user error (bad config,
 refused store; a one-line message, no traceback), 1 anything else (including a
 sweep that finished with failed blocks). ``FARM_DEBUG=1`` shows tracebacks.
 """
@@ -75,7 +75,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         res, spec = resimulate(ds, point, n_paths=min(int(ds.attrs.get("n_paths", 64)), 256))
         step_hours = float(spec.model.get("step_hours", 0.25))
         _, fan = price_paths(res.prices[0], step_hours)
-    out = build_report(ds, args.output, level=args.level, fan_paths=fan)
+    out = build_report(ds, args.output, level=args.level, fan_paths=fan,
+                       channels=not args.no_channels)
     for topic, line in headlines(ds, level=args.level).items():
         print(f"  {topic}: {line}")
     if info.n_flagged:
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="probability level of the tipping frontier (default 0.5)")
     report.add_argument("--no-fan", action="store_true",
                         help="skip the fan chart (it re-simulates one cell)")
+    report.add_argument("--no-channels", action="store_true",
+                        help="skip the channel-ablation and threshold tables (they re-run "
+                        "the kernel along leverage: tens of seconds)")
     report.add_argument("--allow-incomplete", action="store_true",
                         help="report on the finished part of an unfinished cube")
     report.set_defaults(func=cmd_report)

@@ -1,4 +1,4 @@
-"""Ray dispatch of chunk-aligned blocks (DESIGN.md section 5, "Dispatch").
+"""Ray dispatch of chunk-aligned blocks (one task per block of cells, one Zarr chunk each).
 
 One Ray task runs one block of cells x all paths through the jitted kernel and
 writes its region of the cube itself (data, then ``status``), so results stream

@@ -1,6 +1,6 @@
 """Provenance attrs of a cube: config, design, seeds, package versions, PRNG, git commit.
 
-DESIGN.md section 4: the cube stores root seed, resolved config, design, package
+Reproducibility: the cube stores root seed, resolved config, design, package
 versions, JAX PRNG implementation and git commit so a result can be reproduced bit
 for bit. Every value here is JSON-serialisable (``design`` and ``versions`` are JSON
 *strings*, as docs/internal-contracts.md fixes). Secrets are never stored:

@@ -68,7 +68,7 @@ def test_headlines_grid(card_ds):
 
 
 def test_build_report_grid_writes_self_contained_html(card_ds, tmp_path):
-    out = analysis.build_report(card_ds, tmp_path / "sub" / "report.html")
+    out = analysis.build_report(card_ds, tmp_path / "sub" / "report.html", channels=False)
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "</html>" in page
     assert "http://" not in page and "https://" not in page  # nothing external
@@ -83,6 +83,9 @@ def test_report_smoke_sweep_without_fed_put(tmp_path):
     page = analysis.build_report(ds, tmp_path / "smoke.html").read_text()
     assert "fed_put is not swept in this cube" in page
     assert "Could not compute" not in page
+    # the channel tables re-run the kernel on the cube's leverage axis (baseline model)
+    assert "Which channel carries the shock" in page and "bank crypto collateral" in page
+    assert "Channel ablation unavailable" not in page
     _check_pngs(page, 2)
 
 
@@ -97,7 +100,7 @@ def test_frontier_band_from_stored_bounds_or_from_n_paths(card_ds, tmp_path):
     h = analysis.headlines(ds)
     assert "(stored in the cube): 1.69 to 1.77" in h["frontier"]
     assert "p_systemic_lo" not in h["sensitivity"]  # the bounds are no metrics of their own
-    page = analysis.build_report(ds, tmp_path / "b.html").read_text()
+    page = analysis.build_report(ds, tmp_path / "b.html", channels=False).read_text()
     assert "p_systemic_lo" not in page and "stored in the cube" in page
     _check_pngs(page, 3)
 
@@ -108,7 +111,8 @@ def test_report_counts_flagged_cells(tmp_path):
     grid = {"leverage": CARD_GRID["leverage"], "integration": CARD_GRID["integration"]}
     path = write_synthetic_cube(tmp_path / "f.zarr", {"p_systemic": p_sys}, grid=grid,
                                 status=status)
-    page = analysis.build_report(analysis.open_cube(path), tmp_path / "f.html").read_text()
+    page = analysis.build_report(analysis.open_cube(path), tmp_path / "f.html",
+                                 channels=False).read_text()
     assert "48 done, of which 6 flagged" in page and "6 cells are flagged (status 3)" in page
 
 
@@ -117,7 +121,7 @@ def test_report_single_cell_and_sampled_incomplete(tmp_path):
         tmp_path / "one.zarr", {"p_systemic": 0.25}, samples={}, method="grid", bounds=True
     )
     ds = analysis.open_cube(single)
-    page = analysis.build_report(ds, tmp_path / "one.html").read_text()
+    page = analysis.build_report(ds, tmp_path / "one.html", channels=False).read_text()
     assert "leverage is not swept" in page and "1 cells (1 done" in page
     assert ("One cell with the model&#x27;s own parameter values: p_systemic = 0.25 "
             "(95 % interval 0.2 to 0.31)") in page
@@ -141,7 +145,8 @@ def test_report_single_cell_and_sampled_incomplete(tmp_path):
     )
     ds = analysis.open_cube(path, allow_incomplete=True)
     fan = {"btc": np.exp(np.cumsum(rng.normal(0, 0.01, (50, 97)), axis=1))}
-    page = analysis.build_report(ds, tmp_path / "lhs.html", fan_paths=fan).read_text()
+    page = analysis.build_report(ds, tmp_path / "lhs.html", fan_paths=fan,
+                                 channels=False).read_text()
     assert "64 cells are not done" in page and "pce" in page
     assert "sample paths" in page
     _check_pngs(page, 5)

@@ -49,7 +49,7 @@ def test_nan_cells_fail_the_rest_of_the_block_is_done_and_a_rerun_redoes_them(
     text = capsys.readouterr().out
     assert "cells done 22/24 (" in text and "flagged), 2 failed" in text
     assert "failed block 1: 2 of 4 cells failed" in text and where in text
-    assert main(["report", str(url), "--allow-incomplete", "--no-fan",
+    assert main(["report", str(url), "--allow-incomplete", "--no-fan", "--no-channels",
                  "-o", str(tmp_path / "r.html")]) == 0
     assert "failed: 2 cells (left out; blocks 1)" in capsys.readouterr().out
     assert where in (tmp_path / "r.html").read_text()
@@ -90,7 +90,7 @@ def test_capped_cells_are_flagged_done_and_not_redone(tmp_path, capsys):
     opened = analysis.open_cube(str(tmp_path / "capped.zarr"))  # complete: no error
     info = analysis.cube_info(opened)
     assert info.complete and info.n_flagged == n
-    assert main(["report", str(tmp_path / "capped.zarr"), "--no-fan",
+    assert main(["report", str(tmp_path / "capped.zarr"), "--no-fan", "--no-channels",
                  "-o", str(tmp_path / "c.html")]) == 0
     assert f"flagged: {n} of 24 cells are done but flagged" in capsys.readouterr().out
     assert f"{n} cells are flagged (status 3)" in (tmp_path / "c.html").read_text()
