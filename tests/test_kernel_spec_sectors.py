@@ -670,3 +670,24 @@ def test_fed_armed():
     on = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
     got = np.asarray(K.fed_armed(jp, jnp.asarray(d_eq), jnp.asarray(on)))
     np.testing.assert_array_equal(got, [0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+
+
+# ------------------------------------------------------------------- 4.6 the equity net flow
+@pytest.mark.parametrize("put", [0.0, 0.4, 1.0])
+def test_cascade_equity_flow_applies_the_fed_once(put):
+    """Spec 4.6: q_eq = (1 - phi) x fund equity sales + bank equity sales, the banks' already
+    net of phi (forestalled, never bought): with the Fed fired (phi = fed_put) and no run
+    fire sales, q_eq is (1 - phi) x (fund gross + bank gross), not (1 - phi) x fund +
+    (1 - phi)^2 x bank; rtol 1e-12 from a state at rest with the drawdowns ``d``."""
+    from kernels.cascade import forced_flows, init_state
+
+    p, jp = _params(leverage=2.0, integration=1.0, fed_put=put, channel_runs=0.0)
+    d = (0.3, 0.45, 0.05)
+    s = init_state(1, len(p.bank_weights), jnp.float64)._replace(fed_on=jnp.ones(1))
+    x = jnp.log1p(-jnp.asarray(d))[:, None]  # the log prices at these drawdowns
+    q, f = jax.jit(forced_flows)(jp, s, x, jnp.zeros(1))
+    fund_gross, _, _ = _funds_spec(p, *d)
+    bank_gross = _banks_spec(p, d, 0.0, 0.0, np.zeros(len(p.bank_weights)), 0.0)
+    assert np.all(bank_gross["excess"] == 0) and bank_gross["eq"] > 0 and fund_gross > 0
+    _close(f.fed_share, [put])
+    _close(q[2], [(1 - put) * (fund_gross + bank_gross["eq"])], scale=fund_gross)
