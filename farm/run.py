@@ -44,8 +44,9 @@ from .seeding import block_hash_words
 log = logging.getLogger(__name__)
 
 # Rough single-core throughput of the float32 kernel used for --dry-run estimates
-# (path-steps per second; BENCHMARKS.md has the measured value for this machine).
-EST_PATH_STEPS_PER_CORE = 1.5e6
+# (path-steps per second: the default sweep's 88 million path-steps took 58 s of blocks
+# on two workers here; BENCHMARKS.md has the measured kernel rate for this machine).
+EST_PATH_STEPS_PER_CORE = 0.75e6
 
 
 @dataclass
