@@ -11,7 +11,8 @@ count as done everywhere; :func:`cube_info` counts them. Provenance lives in the
 ``design``, ``versions`` and ``failed_blocks`` are JSON strings, decoded by
 :func:`cube_info`.
 
-This module never imports ``farm`` or ``kernels``: it reads the store's layout only.
+This module never imports ``farm``; the format (names, status codes, chunk rule) is
+:mod:`kernels.cubeformat`, shared with the farm that writes cubes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,17 @@ import numpy as np
 import xarray as xr
 import zarr
 import zarr.errors
+
+from kernels.cubeformat import (
+    DONE_STATUSES,
+    PATH_DIM,
+    STAT_DIM,
+    STATUS_FAILED,
+    STATUS_FLAGGED,
+    STATUS_PENDING,
+    NotACubeError,
+    unfinished_blocks,
+)
 
 __all__ = [
     "CubeInfo",
@@ -43,16 +54,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The cell status codes of the cube contract. farm.cubelayout writes them; analysis does
-# not import farm, so they are repeated here (tests/test_cube.py checks they agree).
-STATUS_PENDING, STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED = 0, 1, 2, 3
-DONE_STATUSES = (STATUS_DONE, STATUS_FLAGGED)
-"""Codes that count as done (a flagged cell's numbers are stored and used)."""
-_NON_CELL_DIMS = ("stat", "path")
+_NON_CELL_DIMS = (STAT_DIM, PATH_DIM)
 
-
-class NotAFarmCubeError(ValueError):
-    """The store is not a Zarr group written by the farm (no ``farm_format`` attr)."""
+NotAFarmCubeError = NotACubeError
+"""The store is not a Zarr group written by the farm (no ``farm_format`` attr); the
+cube format's :class:`kernels.cubeformat.NotACubeError`."""
 
 
 class IncompleteCubeError(RuntimeError):
@@ -184,21 +190,6 @@ def _chunk_shape(ds: xr.Dataset, cdims: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(max(1, int(c)) for c in chunks)
 
 
-def _unfinished_blocks(status: np.ndarray, chunks: tuple[int, ...]) -> int:
-    """Number of chunk-aligned blocks holding at least one cell that is not done."""
-    bad = ~np.isin(status, DONE_STATUSES)
-    if status.ndim == 0:
-        return int(bad)
-    for axis, c in enumerate(chunks[: bad.ndim]):
-        n = math.ceil(bad.shape[axis] / c)
-        pad = n * c - bad.shape[axis]
-        widths = [(0, 0)] * bad.ndim
-        widths[axis] = (0, pad)
-        bad = np.pad(bad, widths).reshape(*bad.shape[:axis], n, c, *bad.shape[axis + 1 :])
-        bad = bad.any(axis=axis + 1)
-    return int(bad.sum())
-
-
 def _open_store(path_or_url: Any, storage_options: dict | None) -> xr.Dataset:
     kwargs: dict[str, Any] = {"storage_options": storage_options}
     if importlib.util.find_spec("dask") is None:
@@ -288,7 +279,7 @@ def open_cube(
     if bool(done.all()):
         return ds
     n_missing = info.n_cells - info.n_done
-    n_blocks = _unfinished_blocks(status.values, _chunk_shape(ds, cell_dims_of(ds)))
+    n_blocks = unfinished_blocks(status.values, _chunk_shape(ds, cell_dims_of(ds)))
     failed = sorted(info.failed_blocks)
     detail = (
         f"{n_missing} of {info.n_cells} cells ({n_blocks} blocks) are not done: "

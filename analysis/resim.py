@@ -10,7 +10,6 @@ paths behind the numbers in the cube.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,8 @@ def resimulate(ds: xr.Dataset, point: dict[str, float] | None = None, *,
     ``(1, n_steps, n_paths, 3)``). ``n_paths`` defaults to the cube's (required for
     bit-identical statistics; fewer paths give the first paths of the same draws).
     """
-    from farm.seeding import cell_keys, root_key
     from kernels import make_params, simulate_block, stack_params
+    from kernels.keys import cell_keys, root_key
 
     spec = cell_parameters(ds, point, cell=cell)
     model = dict(spec.model)
@@ -41,8 +40,7 @@ def resimulate(ds: xr.Dataset, point: dict[str, float] | None = None, *,
     seed = int(spec.root_seed or 0)
     if spec.seeding == "independent":
         X, _, _ = cell_table(ds)
-        key = cell_keys(seed, SimpleNamespace(table=np.asarray(X, float)),
-                        np.array([spec.cell_index]))
+        key = cell_keys(seed, np.asarray(X, float)[[spec.cell_index]])
     else:
         key = root_key(seed)
     res = simulate_block(params, key=key, n_paths=int(n_paths or spec.n_paths),

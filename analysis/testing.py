@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from kernels.cubeformat import FARM_FORMAT
 from kernels.outputs import STATS
 
 from .intervals import wilson
@@ -162,7 +163,7 @@ def write_synthetic_cube(
     }
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs = {
-        "farm_format": 1,
+        "farm_format": FARM_FORMAT,
         "config": "model:\n  leverage: 1.0\n  correlation: 0.5\n  fed_put: 0.0\n"
         "  integration: 0.0\n",
         "config_hash": "synthetic",

@@ -107,8 +107,8 @@ def run_bare(overrides: list[str]) -> dict:
     from farm.config import compose_config
     from farm.design import make_design
     from farm.run import _tasks
-    from farm.seeding import key_from_words
     from kernels import COMPILE_COUNTER, simulate_block
+    from kernels.keys import key_from_words
 
     cfg = compose_config(overrides)
     design = make_design(cfg)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import zarr
 
+from kernels import cubeformat
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 from .configdiff import describe_difference, what_changed
@@ -91,8 +92,9 @@ class StoreExistsError(StoreRefusedError, FileExistsError):
     """A cube already exists at the URL and ``overwrite`` was not asked for."""
 
 
-class NotACubeError(StoreRefusedError, ValueError):
-    """The URL holds no farm cube (missing, not Zarr, or no ``farm_format`` attr)."""
+class NotACubeError(StoreRefusedError, cubeformat.NotACubeError):
+    """The URL holds no farm cube (missing, not Zarr, or no ``farm_format`` attr): the
+    format's error, refused by the farm like any store it cannot use (exit 2)."""
 
 
 class IncompatibleStoreError(StoreRefusedError, ValueError):

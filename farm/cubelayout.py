@@ -17,6 +17,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import zarr
 
+from kernels.cubeformat import (
+    DONE_STATUSES,
+    PATH_DIM,
+    STAT_DIM,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_FLAGGED,
+    STATUS_MEANINGS,
+    STATUS_PENDING,
+    STATUS_VAR,
+    block_status_of,
+    path_var_name,
+)
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 from .storage import filesystem, zarr_store
@@ -47,19 +60,6 @@ __all__ = [
     "write_template",
 ]
 
-# Cell status codes (docs/internal-contracts.md, "the cube"); analysis/cube.py keeps the
-# same values (analysis never imports farm) and tests/test_cube.py checks they agree.
-STATUS_PENDING, STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED = 0, 1, 2, 3
-STATUS_MEANINGS = {
-    STATUS_PENDING: "pending",
-    STATUS_DONE: "done",
-    STATUS_FAILED: "failed: non-finite outputs or an error; a rerun redoes it",
-    STATUS_FLAGGED: "done, flagged: the cascade hit max_rounds on more than capped_limit of "
-                    "the path-steps",
-}
-DONE_STATUSES = (STATUS_DONE, STATUS_FLAGGED)
-"""Codes that count as done: a flagged cell is done (resume skips it, ``complete`` holds)."""
-STATUS_VAR, STAT_DIM, PATH_DIM = "status", "stat", "path"
 
 
 class BlockLike(Protocol):
@@ -76,11 +76,6 @@ class DesignLike(Protocol):
     n_blocks: int
 
     def blocks(self) -> Iterator[BlockLike]: ...
-
-
-def path_var_name(var: str) -> str:
-    """The name of the per-path variable of output ``var`` (``drawdown_btc_paths``)."""
-    return f"{var}_paths"
 
 
 def read_root_attrs(url: str, storage_options: Mapping[str, Any] | None = None) -> dict | None:
@@ -180,20 +175,6 @@ def consolidate(url: str, storage_options: Mapping[str, Any] | None) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         zarr.consolidate_metadata(zarr_store(url, storage_options), zarr_format=3)
-
-
-def block_status_of(status: np.ndarray, chunks: tuple[int, ...]) -> np.ndarray:
-    """Per-chunk status in C order: 2 if any cell failed, 1 if all are done (1 or flagged
-    3), else 0."""
-    grid = [math.ceil(n / c) for n, c in zip(status.shape, chunks, strict=True)]
-    padded = np.ones([g * c for g, c in zip(grid, chunks, strict=True)], dtype=np.int8)
-    padded[tuple(slice(0, n) for n in status.shape)] = status
-    split = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
-    axes = tuple(range(1, 2 * len(grid), 2))
-    out = np.zeros(grid, dtype=np.int8)
-    out[np.isin(split, DONE_STATUSES).all(axis=axes)] = STATUS_DONE
-    out[(split == STATUS_FAILED).any(axis=axes)] = STATUS_FAILED
-    return out.ravel()
 
 
 def region_index(block: BlockLike, dims: tuple[str, ...], shape: tuple[int, ...],

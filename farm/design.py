@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from farm.blocks import Block
 from farm.config import ConfigError, model_values
+from kernels.cubeformat import grid_chunks
 
 __all__ = [
     "Block",
@@ -121,22 +122,6 @@ class Design:
         if self.method == "grid":
             out["coords"] = {a: [float(v) for v in self.coords[a]] for a in self.axes}
         return out
-
-
-def grid_chunks(shape: Sequence[int], block_cells: int) -> tuple[int, ...]:
-    """Chunk shape of a grid (the contract's rule; see the module docstring)."""
-    if block_cells < 1:
-        raise ValueError(f"block_cells must be >= 1, got {block_cells}")
-    chunks = [1] * len(shape)
-    prod = 1
-    for i in range(len(shape) - 1, -1, -1):
-        if prod * shape[i] <= block_cells:
-            chunks[i] = int(shape[i])
-            prod *= int(shape[i])
-        else:
-            chunks[i] = max(1, block_cells // prod)
-            break
-    return tuple(chunks)
 
 
 def _axes(cfg: DictConfig) -> dict[str, list[Any]]:

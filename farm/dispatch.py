@@ -56,7 +56,7 @@ class BlockTask:
     block: Any  # farm.design.Block
     params: Any  # kernels.params.ModelParams, padded to block_cells cells
     seed: int  # root seed
-    hash_words: np.ndarray | None  # farm.seeding.block_hash_words (None: common seeding)
+    hash_words: np.ndarray | None  # kernels.keys.seeding_words (None: common seeding)
     n_paths: int
     n_steps: int
     t_dof: int
@@ -120,9 +120,9 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     entered = time.time()
     start = time.perf_counter()
     from kernels import COMPILE_COUNTER, simulate_block
+    from kernels.keys import key_from_words
 
     from .provenance import jax_prng_info
-    from .seeding import key_from_words
 
     _inject_faults(task.block.index, task.faults)
     t_kernel = time.perf_counter()
@@ -181,7 +181,7 @@ def warm_worker() -> None:
 
         import kernels.simulate  # noqa: F401  (imports jax)
 
-        from . import cube, provenance, seeding  # noqa: F401
+        from . import cube, provenance  # noqa: F401
     except Exception as exc:  # pragma: no cover - the task imports again and reports
         log.warning("worker warm-up import failed: %s", exc)
 

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from kernels.cubeformat import FARM_FORMAT
+
 __all__ = [
     "FARM_FORMAT",
     "git_info",
@@ -35,7 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FARM_FORMAT = 1
 """Version of the cube layout written by :mod:`farm.cube`."""
 
 PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "zarr", "ray", "hydra-core", "omegaconf")

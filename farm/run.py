@@ -39,7 +39,6 @@ from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_r
 from .lock import StoreLock
 from .progress import Progress
 from .provenance import prng_attrs, provenance_attrs
-from .seeding import block_hash_words
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,8 @@ def _human_seconds(s: float) -> str:
 
 def _tasks(cfg: DictConfig, design: Design, todo: list[int]) -> Iterator[BlockTask]:
     """Build block tasks lazily (nothing accumulates over all cells). No JAX here: the
-    worker makes the keys (:func:`farm.seeding.key_from_words`)."""
+    worker makes the keys (:func:`kernels.keys.key_from_words`)."""
+    from kernels.keys import seeding_words
     from kernels.params import make_params
 
     block_cells = math.prod(design.chunks)
@@ -140,7 +140,7 @@ def _tasks(cfg: DictConfig, design: Design, todo: list[int]) -> Iterator[BlockTa
         cells = np.asarray(block.cells)
         padded = np.concatenate([cells, np.repeat(cells[-1:], block_cells - len(cells))])
         params = cell_params(base, design, padded)
-        words = block_hash_words(seeding, design, padded)
+        words = seeding_words(seeding, design.table[padded])
         yield BlockTask(block=block, params=params, seed=int(cfg.seed), hash_words=words,
                         n_paths=int(cfg.sweep.paths), n_steps=int(cfg.sweep.steps),
                         t_dof=int(cfg.model.t_dof), dtype="float32",

@@ -147,15 +147,25 @@ def test_cube_written_by_the_farm(tmp_path):
     assert (early.values < cl.values).all() and (cl.values < late.values).all()
 
 
-def test_status_codes_agree_with_the_farm(tmp_path):
-    """analysis does not import farm: its copy of the status codes must equal the writer's."""
+def test_one_cube_format_for_farm_and_analysis():
+    """Farm and analysis read the status codes, the chunk rule and the not-a-cube error from
+    one module (kernels.cubeformat); the block status reduction treats flagged cells as
+    done and a failed cell as failing its block."""
     from analysis import cube as acube
     from farm import cubelayout
+    from kernels import cubeformat as fmt
 
     for name in ("STATUS_PENDING", "STATUS_DONE", "STATUS_FAILED", "STATUS_FLAGGED",
                  "DONE_STATUSES"):
-        assert getattr(acube, name) == getattr(cubelayout, name), name
-    assert set(cubelayout.STATUS_MEANINGS) == {0, 1, 2, 3}
+        assert getattr(cubelayout, name) is getattr(fmt, name), name
+    assert acube.DONE_STATUSES is fmt.DONE_STATUSES
+    assert acube.NotAFarmCubeError is fmt.NotACubeError
+    assert set(fmt.STATUS_MEANINGS) == {0, 1, 2, 3}
+    status = np.array([[1, 3, 1, 0], [2, 1, 1, 1]], np.int8)
+    np.testing.assert_array_equal(fmt.block_status_of(status, (1, 2)), [1, 0, 2, 1])
+    assert fmt.unfinished_blocks(status, (1, 2)) == 2
+    assert fmt.grid_chunks((16, 5, 3, 6), 90) == (1, 5, 3, 6)
+    assert fmt.grid_chunks((16, 8, 4, 4), 100) == (1, 6, 4, 4)
 
 
 def test_flagged_cells_are_done_and_counted(tmp_path, caplog):

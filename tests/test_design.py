@@ -1,4 +1,4 @@
-"""farm.design and farm.seeding: cells, chunks, blocks, sampled designs, keys."""
+"""farm.design and kernels.keys: cells, chunks, blocks, sampled designs, keys."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from farm.config import ConfigError, compose_config, model_values, validate
 from farm.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
-from farm.seeding import block_key, root_key
+from kernels.keys import key_from_words, root_key, seeding_words
 from kernels.params import (
     VECTOR_FIELDS,
     ModelParams,
@@ -234,6 +234,12 @@ def test_csv_errors_name_the_file(tmp_path, text, needle):
 
 def _key_data(keys) -> np.ndarray:
     return np.asarray(jax.random.key_data(keys))
+
+
+def block_key(seed, seeding, design, block):
+    """The key a worker makes for ``block`` (a Block or flat cell indices)."""
+    cells = block.cells if hasattr(block, "cells") else np.asarray(block)
+    return key_from_words(seed, seeding_words(seeding, design.table[cells]))
 
 
 def test_common_seeding_is_one_root_key_for_every_block():
