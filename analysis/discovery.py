@@ -1,25 +1,51 @@
 """Scenario discovery with PRIM (Friedman & Fisher 1999; Bryant & Lempert 2010).
 
 Which boxes of parameter space hold the systemic cells? Cells with ``var >= threshold``
-are the cases of interest. PRIM peels: starting from the whole space, it repeatedly
-removes the slab of (about) ``alpha`` of the cells in the box from the low or high end
-of one axis, choosing the peel that most raises the box's density per cell removed
-(``objective="lenient1"``; ``"original"``: the highest resulting density), until the
-box holds fewer than ``min_mass`` of the cells. Along this peeling trajectory
+are the cases of interest. Peeling and pasting are done by the ``prim`` package (Project
+Platypus; the EMA Workbench's PRIM, standalone). This module is the only place that
+touches it; ``tests/test_analysis_discovery.py::test_prim_package_api`` pins what is
+used here (``Prim(x, y, obj_func=, peel_alpha=, paste_alpha=, mass_min=)``,
+``find_box``, a box's ``peeling_trajectory``, ``limits``, ``yi``, ``select``).
+
+PRIM peels: from the whole space it repeatedly removes about ``alpha`` of the box's
+cells from the low or high end of one axis, the peel with the best ``objective``
+(``"lenient1"``: gain in density per cell removed; ``"original"``: highest resulting
+density; ``"lenient2"``), down to ``min_mass`` of the cells. The package stops at the
+first step where no peel raises the objective, which finds nothing when the positives
+form separated clusters, so its objective is wrapped to be patient (:func:`_patient`).
+It then pastes slabs of ``paste_alpha`` back onto the last box while that raises the
+density. Along this trajectory
 
 * coverage = positives in box / all positives,
 * density  = positives in box / cells in box,
 * mass     = cells in box / all cells,
 
 and the box chosen is the one with the highest coverage among those with density
->= ``density_threshold``. It is then pasted: slabs of ``paste_alpha`` of its cells are
-added back on any side while that raises coverage without lowering density. Further
-boxes are found the same way on the cells left outside the earlier ones (covering),
-up to ``max_boxes``. Limits are inclusive and in axis units; coverage is relative
-to all positives of the cube.
+>= ``density_threshold``. Further boxes are found the same way on the cells left
+outside the earlier ones (covering), up to ``max_boxes``. The package cuts halfway
+between data values; the limits here are snapped to the extreme cells inside, so they
+are inclusive, in axis units, and the data range on unrestricted sides. Coverage is
+relative to all positives. Cases of interest are computed here, not with the package's
+``threshold=`` argument, which ignores a threshold of 0 (``if threshold:``).
 
-ema_workbench provides PRIM too, but pulls scikit-learn, statsmodels, seaborn and
-more (and its current release needs Python >= 3.12), so it is implemented here.
+Cross-check against the hand-written PRIM this replaced (same defaults):
+
+* ``results/sweep-default.zarr``, ``p_systemic >= 0.5`` (255 of 1440 cells, a staircase
+  in leverage x integration): the same box at every density threshold; 1.0: leverage
+  2..3, integration 0.8..1, coverage 0.706, density 1, mass 0.125; 0.8 (default):
+  leverage 1.6..3, integration 0.8..1, coverage 0.824, density 0.875, mass 0.167; 0.5:
+  leverage 1.6..3, integration 0.6..1, coverage 1, density 0.708. ``objective=
+  "original"``: the same two boxes (coverage 0.471 and 0.353, density 1).
+* planted leverage 1.2..2.4 x integration >= 0.6, 16 x 11 x 2 grid: both exactly that
+  box, coverage 1, density 1. 3000 LHS cells, density threshold 0.9: old leverage
+  1.199..2.447, integration 0.602..1, new 1.196..2.438, 0.599..1, both coverage 1,
+  density 0.969. Threshold 1.0: old 1.199..2.396 x 0.602..1, coverage 1; new
+  1.258..2.347 x 0.623..1, coverage 0.882: the package pastes only the last box and
+  only while density rises, the old pasted any selected box while density held.
+* leverage >= 1.8 and integration >= 0.5, 2048 Sobol cells: both 1.758..3 x 0.492..1,
+  coverage 1, density 0.949. Two corners of a uniform square: both two boxes (coverage
+  0.419 + 0.581, density 0.988, 0.957); the package unwrapped finds none.
+* 100,000 cells x 6 axes: 1.4 s, the old 3.9 s; box statistics equal to 3 digits.
 """
 
 from __future__ import annotations
@@ -37,6 +63,8 @@ __all__ = ["PrimBox", "boxes_table", "prim", "prim_boxes"]
 
 log = logging.getLogger(__name__)
 
+OBJECTIVES = ("lenient1", "lenient2", "original")
+
 
 @dataclass(frozen=True)
 class PrimBox:
@@ -49,117 +77,63 @@ class PrimBox:
     mass: float  # share of all cells inside the box
     n_cells: int
     n_positive: int
-    trajectory: pd.DataFrame = field(repr=False)  # peeling: coverage, density, mass, n_restricted
-    selected: int = 0  # row of the trajectory the box was taken from (before pasting)
+    # peeling then pasting (mass falls, then rises): coverage, density, mass, n_restricted
+    trajectory: pd.DataFrame = field(repr=False)
+    selected: int = 0  # row of the trajectory the box was taken from
 
 
-def _inside(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return ((X >= lo) & (X <= hi)).all(axis=1)
+def _package():
+    """The ``prim`` package, imported on first use: it imports pyplot and mplcursors
+    (about a second), which ``import analysis`` should not pay for."""
+    import prim as package
+
+    return package
 
 
-def _peel_candidates(X: np.ndarray, box: np.ndarray, lo: np.ndarray, hi: np.ndarray, alpha: float):
-    """Yield (new_lo, new_hi) for removing about ``alpha`` of the box's cells at either
-    end of each axis (at least one distinct value; never the whole box)."""
-    for j in range(X.shape[1]):
-        x = X[box, j]
-        if x.min() == x.max():
-            continue
-        cut = np.quantile(x, alpha)
-        rest = x[x > cut] if (x > cut).any() and (x <= cut).any() else x[x > x.min()]
-        new = lo.copy()
-        new[j] = rest.min()
-        yield new, hi
-        cut = np.quantile(x, 1 - alpha)
-        rest = x[x < cut] if (x < cut).any() and (x >= cut).any() else x[x < x.max()]
-        new = hi.copy()
-        new[j] = rest.max()
-        yield lo, new
+def _patient(package, objective: str):
+    """The package's objective made patient: it stops peeling as soon as no peel raises
+    the objective above 0, which on a few separated clusters of positives is at the
+    first step (every slab holds some), so nothing is found. ``exp`` keeps the order of
+    the scores and makes them positive, so peeling runs on to ``min_mass`` as in
+    Friedman & Fisher; a candidate that removes no cell (an axis that is constant in the
+    box) scores 0 and is never taken. Pasting still needs a rise in density."""
+    score = getattr(package, objective)
+
+    def obj(y_old, y_new):
+        return 0.0 if len(y_new) == len(y_old) else float(np.exp(score(y_old, y_new)))
+
+    return obj
 
 
-def _stats(pos: np.ndarray, inside: np.ndarray, n_pos_all: int, n_all: int):
-    n_in = int(inside.sum())
-    n_pos = int(pos[inside].sum())
-    return n_pos / max(n_pos_all, 1), n_pos / max(n_in, 1), n_in / n_all, n_in, n_pos
-
-
-def _paste(X, pos, lo, hi, alpha, n_pos_all):
-    """Greedy pasting: grow the box while coverage rises and density does not fall."""
-    while True:
-        inside = _inside(X, lo, hi)
-        n_in, n_p = int(inside.sum()), int(pos[inside].sum())
-        best = None
-        k = max(1, int(np.ceil(alpha * n_in)))
-        sizes = sorted({max(1, k >> s) for s in range(k.bit_length())}, reverse=True)
-        for j in range(X.shape[1]):
-            others = np.delete(np.arange(X.shape[1]), j)
-            ok = _inside(X[:, others], lo[others], hi[others])
-            for side in (0, 1):
-                cand = ok & ((X[:, j] < lo[j]) if side == 0 else (X[:, j] > hi[j]))
-                if not cand.any():
-                    continue
-                vals = np.sort(X[cand, j])[::-1] if side == 0 else np.sort(X[cand, j])
-                for size in sizes:  # alpha slab first, then halves of it down to one cell
-                    new_lo, new_hi = lo.copy(), hi.copy()
-                    (new_lo if side == 0 else new_hi)[j] = vals[min(size, len(vals)) - 1]
-                    new_in = _inside(X, new_lo, new_hi)
-                    m, p = int(new_in.sum()), int(pos[new_in].sum())
-                    key = (p / m, p)
-                    if p > n_p and p / m >= n_p / n_in - 1e-12 and (best is None or key > best[0]):
-                        best = (key, new_lo, new_hi)
-        if best is None:
-            return lo, hi
-        _, lo, hi = best
-
-
-def _one_box(
-    X,
-    pos,
-    active,
-    names,
-    alpha,
-    paste_alpha,
-    min_mass,
-    density_threshold,
-    objective,
-    n_pos_all,
-    n_all,
-):
-    Xa, pa = X[active], pos[active]
-    lo, hi = Xa.min(axis=0), Xa.max(axis=0)
+def _to_box(pbox, X: np.ndarray, pos: np.ndarray, names: tuple[str, ...], sel: int) -> PrimBox:
+    """Our :class:`PrimBox` from the package's box, at trajectory row ``sel``."""
+    inside = np.asarray(pbox.yi, int)  # rows of X inside (and outside earlier boxes)
     full_lo, full_hi = X.min(axis=0), X.max(axis=0)
-    traj: list[tuple] = []
-    box = np.ones(len(Xa), bool)
-    while True:
-        cov, dens, mass, _, _ = _stats(pa, box, n_pos_all, n_all)
-        traj.append(
-            (cov, dens, mass, int(((lo > full_lo) | (hi < full_hi)).sum()), lo.copy(), hi.copy())
-        )
-        best = None
-        for new_lo, new_hi in _peel_candidates(Xa, box, lo, hi, alpha):
-            nb = _inside(Xa, new_lo, new_hi)
-            m = int(nb.sum())
-            if m / n_all < min_mass:
-                continue
-            d = pa[nb].mean()
-            score = d if objective == "original" else (d - dens) / max(box.sum() - m, 1)
-            if best is None or score > best[0]:
-                best = (score, new_lo, new_hi, nb)
-        if best is None:
-            break
-        _, lo, hi, box = best
-    df = pd.DataFrame(traj, columns=["coverage", "density", "mass", "n_restricted", "lo", "hi"])
-    ok = df.index[df["density"] >= density_threshold]
-    if len(ok) == 0:
-        return None, df
-    sel = int(df.loc[ok].sort_values(["coverage", "density"], kind="stable").index[-1])
-    lo, hi = _paste(Xa, pa, df.at[sel, "lo"], df.at[sel, "hi"], paste_alpha, n_pos_all)
-    inside = _inside(Xa, lo, hi)
-    cov, dens, mass, n_in, n_p = _stats(pa, inside, n_pos_all, n_all)
-    restricted = tuple(n for j, n in enumerate(names) if lo[j] > full_lo[j] or hi[j] < full_hi[j])
-    limits = {n: (float(lo[j]), float(hi[j])) for j, n in enumerate(names)}
+    lo, hi = full_lo.copy(), full_hi.copy()
+    cuts = pbox.limits  # restricted axes only; columns min, max (cut points)
+    for j, name in enumerate(names):
+        if name in cuts.index:
+            if cuts.at[name, "min"] > full_lo[j]:
+                lo[j] = X[inside, j].min()
+            if cuts.at[name, "max"] < full_hi[j]:
+                hi[j] = X[inside, j].max()
+    n_in, n_pos = len(inside), int(pos[inside].sum())
+    traj = pbox.peeling_trajectory.rename(columns={"res dim": "n_restricted"})
+    traj = traj[["coverage", "density", "mass", "n_restricted"]].astype(float)
+    traj["n_restricted"] = traj["n_restricted"].astype(int)
     return PrimBox(
-        limits, restricted, cov, dens, mass, n_in, n_p, df.drop(columns=["lo", "hi"]), sel
-    ), df
+        limits={n: (float(lo[j]), float(hi[j])) for j, n in enumerate(names)},
+        restricted=tuple(
+            n for j, n in enumerate(names) if lo[j] > full_lo[j] or hi[j] < full_hi[j]
+        ),
+        coverage=n_pos / max(int(pos.sum()), 1),
+        density=n_pos / max(n_in, 1),
+        mass=n_in / len(X),
+        n_cells=n_in,
+        n_positive=n_pos,
+        trajectory=traj.reset_index(drop=True),
+        selected=sel,
+    )
 
 
 def prim(
@@ -175,33 +149,36 @@ def prim(
     objective: str = "lenient1",
 ) -> list[PrimBox]:
     """PRIM on a table: ``X`` (n, d) parameter values, ``positive`` (n,) booleans."""
-    if objective not in ("lenient1", "original"):
-        raise ValueError(f"objective must be 'lenient1' or 'original', got {objective!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     X = np.asarray(X, float)
     pos = np.asarray(positive, bool)
-    n_all, n_pos_all = len(X), int(pos.sum())
+    names = tuple(names)
+    n_pos_all = int(pos.sum())
+    if n_pos_all == 0 or X.ndim != 2 or X.shape[1] == 0:
+        return []
+    package = _package()
+    p = package.Prim(
+        pd.DataFrame(X, columns=list(names)),
+        pos,
+        obj_func=_patient(package, objective),
+        peel_alpha=alpha,
+        paste_alpha=paste_alpha,
+        mass_min=min_mass,
+    )
     boxes: list[PrimBox] = []
-    active = np.ones(n_all, bool)
-    while len(boxes) < max_boxes and pos[active].any():
-        box, _ = _one_box(
-            X,
-            pos,
-            active,
-            tuple(names),
-            alpha,
-            paste_alpha,
-            min_mass,
-            density_threshold,
-            objective,
-            n_pos_all,
-            n_all,
-        )
-        if box is None:
+    while len(boxes) < max_boxes and sum(b.n_positive for b in boxes) < n_pos_all:
+        pbox = p.find_box()
+        if pbox is None:
             break
+        traj = pbox.peeling_trajectory
+        ok = traj.index[traj["density"] >= density_threshold]
+        if len(ok) == 0:
+            break
+        sel = int(traj.loc[ok].sort_values(["coverage", "density"], kind="stable").index[-1])
+        pbox.select(sel)  # the next find_box covers the cells of the selected box
+        box = _to_box(pbox, X, pos, names, sel)
         boxes.append(box)
-        lo = np.array([box.limits[n][0] for n in names])
-        hi = np.array([box.limits[n][1] for n in names])
-        active &= ~_inside(X, lo, hi)
         if not box.restricted:
             break
     return boxes
@@ -217,9 +194,11 @@ def prim_boxes(
 ) -> list[PrimBox]:
     """PRIM boxes of the cells where ``var >= threshold`` (cells with NaN are left out).
 
-    Keyword arguments go to :func:`prim` (``alpha``, ``paste_alpha``, ``min_mass``,
-    ``density_threshold``, ``max_boxes``, ``objective``). Empty list when no box reaches
-    ``density_threshold`` or no cell is positive.
+    Works on grid cubes (one row per grid point) and sampled cubes (one row per
+    ``cell``) alike, through :func:`analysis.cube.cell_table`. Keyword arguments go to
+    :func:`prim` (``alpha``, ``paste_alpha``, ``min_mass``, ``density_threshold``,
+    ``max_boxes``, ``objective``). Empty list when no box reaches ``density_threshold``
+    or no cell is positive.
     """
     X, y, axes = cell_table(ds, var, stat)
     assert y is not None
