@@ -1,6 +1,6 @@
 """Open farm cubes and read their layout (docs/internal-contracts.md, "the cube").
 
-A farm cube is a Zarr store written by ``farm.cube``: one dimension per sweep axis
+A farm cube is a Zarr store written by ``farm.store.cube``: one dimension per sweep axis
 (grid designs) or a single ``cell`` dimension with per-cell parameter coordinates
 (sampled designs: lhs, sobol, csv), a ``stat`` dimension on the per-path outputs,
 ``p_*`` probabilities (each ``p_x`` with its Wilson 95 % bounds ``p_x_lo``/``p_x_hi`` in

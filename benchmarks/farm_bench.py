@@ -24,15 +24,15 @@ NOT_AVAILABLE = "not measured: farm not available"
 
 def farm_available() -> bool:
     try:
-        from farm.config import compose_config  # noqa: F401
-        from farm.run import _tasks, run_sweep  # noqa: F401
+        from farm.plan.config import compose_config  # noqa: F401
+        from farm.run.sweep import _tasks, run_sweep  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def _env() -> dict[str, str]:
-    from farm.dispatch import worker_env
+    from farm.run.dispatch import worker_env
 
     env = dict(os.environ)
     env.update(worker_env())

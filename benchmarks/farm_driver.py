@@ -2,10 +2,10 @@
 
 ``python -m benchmarks.farm_driver MODE OUT.json --cores 0[,1] [--workers N] -- OVERRIDES``
 
-- ``farm``: start Ray (timed on its own), then ``farm.run.run_sweep``, timed from the
+- ``farm``: start Ray (timed on its own), then ``farm.run.sweep.run_sweep``, timed from the
   first task submitted to the consolidated cube (its setup before that, design and cube
   template, is reported as ``setup_s``); driver peak RSS and the workers' peak RSS.
-- ``bare``: the same blocks (``farm.run._tasks``: same params, keys, padding) through
+- ``bare``: the same blocks (``farm.run.sweep._tasks``: same params, keys, padding) through
   ``kernels.simulate_block`` in this one process, compile included, no Ray, no store.
 - ``zarr``: write synthetic results for every block of the design into a fresh cube.
 
@@ -73,9 +73,9 @@ def _store_bytes(path: str) -> int:
 
 
 def run_farm(overrides: list[str], workers: int) -> dict:
-    from farm.config import compose_config
-    from farm.dispatch import start_ray
-    from farm.run import run_sweep
+    from farm.plan.config import compose_config
+    from farm.run.dispatch import start_ray
+    from farm.run.sweep import run_sweep
 
     cfg = compose_config([*overrides, f"runtime.workers={workers}"])
     t0 = time.perf_counter()
@@ -104,9 +104,9 @@ def run_farm(overrides: list[str], workers: int) -> dict:
 
 
 def run_bare(overrides: list[str]) -> dict:
-    from farm.config import compose_config
-    from farm.design import make_design
-    from farm.run import _tasks
+    from farm.plan.config import compose_config
+    from farm.plan.design import make_design
+    from farm.run.sweep import _tasks
     from kernels import COMPILE_COUNTER, simulate_block
     from kernels.keys import key_from_words
 
@@ -128,9 +128,9 @@ def run_bare(overrides: list[str]) -> dict:
 def run_zarr(overrides: list[str]) -> dict:
     import numpy as np
 
-    from farm.config import compose_config
-    from farm.design import make_design
-    from farm.run import open_or_create, storage_options
+    from farm.plan.config import compose_config
+    from farm.plan.design import make_design
+    from farm.run.sweep import open_or_create, storage_options
     from kernels import PATH_OUTPUTS, PROBABILITIES, STATS
 
     cfg = compose_config(overrides)

@@ -19,13 +19,13 @@ EXIT_OK, EXIT_FAIL, EXIT_USER = 0, 1, 2
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from .config import ConfigError
-    from .lock import StoreLockedError
-    from .storage import StoreRefusedError
+    from farm.plan.config import ConfigError
+    from farm.store.lock import StoreLockedError
+    from farm.store.storage import StoreRefusedError
 
     errors: list[type[BaseException]] = [ConfigError, StoreRefusedError, StoreLockedError]
     try:
-        from .submit import SubmitError
+        from farm.run.submit import SubmitError
 
         errors.append(SubmitError)
     except ImportError:
@@ -40,9 +40,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .config import compose_config, validate
-    from .design import make_design
-    from .run import dry_run_text, run_sweep, summary_text
+    from farm.plan.config import compose_config, validate
+    from farm.plan.design import make_design
+    from farm.run.sweep import dry_run_text, run_sweep, summary_text
 
     cfg = compose_config(args.overrides)
     validate(cfg)
@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import store_summary
+    from farm.store.status import store_summary
 
     print(store_summary(args.store))
     return EXIT_OK
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     try:
-        from .submit import add_cluster_parsers
+        from farm.run.submit import add_cluster_parsers
     except ImportError:
         pass
     else:

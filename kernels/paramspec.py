@@ -2,8 +2,8 @@
 
 :data:`SPECS` is the single source from which :class:`kernels.params.ModelParams`
 (the kernel's pytree), the range checks of :func:`kernels.params.validate_params`,
-the Hydra model files ``conf/model/*.yaml`` (``python -m farm.modelyaml``) and the
-parameter tables of ``docs/model.md`` (``python -m farm.modelyaml --docs``) are all
+the Hydra model files ``conf/model/*.yaml`` (``python -m farm.plan.modelyaml``) and the
+parameter tables of ``docs/model.md`` (``python -m farm.plan.modelyaml --docs``) are all
 generated. Change a default here and regenerate; ``tests/test_config.py`` fails
 while the generated files disagree.
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from farm.design import Design
+from farm.plan.design import Design
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 
@@ -41,7 +41,7 @@ def fake_result(block, n_paths: int = 0, seed: int = 0):
 
 def cube_attrs(design, *, config_yaml: str = "model:\n  leverage: 10.0\nsweep:\n  paths: 16\n",
                config_hash: str = "hash-a", n_paths: int = 16) -> dict:
-    from farm.provenance import provenance_attrs
+    from farm.store.provenance import provenance_attrs
 
     return provenance_attrs(config_yaml, config_hash, design, 42, "common", n_paths, 8)
 

@@ -78,7 +78,7 @@ def ray_local():
     """A real local Ray instance (2 CPUs, 127.0.0.1) shared by the farm tests."""
     import ray
 
-    from farm.dispatch import runtime_env
+    from farm.run.dispatch import runtime_env
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
@@ -89,7 +89,7 @@ def ray_local():
 
 def farm_cfg(tmp_path, *extra: str, name: str = "cube"):
     """Compose the small sweep writing to ``tmp_path/name.zarr``."""
-    from farm.config import compose_config
+    from farm.plan.config import compose_config
 
     return compose_config([*FARM_SMALL, f"store.url={tmp_path / name}.zarr", *extra])
 

@@ -96,10 +96,10 @@ def test_incomplete_cube_counts_and_allow_incomplete(tmp_path):
 
 
 def test_cube_written_by_the_farm(tmp_path):
-    """Contract check against the real writer (farm.cube), when it is importable."""
-    farm_cube = pytest.importorskip("farm.cube")
-    farm_design = pytest.importorskip("farm.design")
-    provenance = pytest.importorskip("farm.provenance")
+    """Contract check against the real writer (farm.store.cube), when it is importable."""
+    farm_cube = pytest.importorskip("farm.store.cube")
+    farm_design = pytest.importorskip("farm.plan.design")
+    provenance = pytest.importorskip("farm.store.provenance")
     from analysis.intervals import wilson
     from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, PROBABILITY_BASES, STATS
 
@@ -152,7 +152,7 @@ def test_one_cube_format_for_farm_and_analysis():
     one module (kernels.cubeformat); the block status reduction treats flagged cells as
     done and a failed cell as failing its block."""
     from analysis import cube as acube
-    from farm import cubelayout
+    from farm.store import layout as cubelayout
     from kernels import cubeformat as fmt
 
     for name in ("STATUS_PENDING", "STATUS_DONE", "STATUS_FAILED", "STATUS_FLAGGED",

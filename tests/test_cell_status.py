@@ -1,6 +1,6 @@
 """Per-cell status: NaN/inf cells fail (2), capped cells are flagged (3) and count as done.
 
-Unit level, without Ray: the worker's per-cell check (:mod:`farm.cellcheck`, with NaN and
+Unit level, without Ray: the worker's per-cell check (:mod:`farm.run.cellcheck`, with NaN and
 inf injected into real-shaped results) and the cube's per-cell status writes. The end to
 end runs are in tests/test_farm_cells.py.
 """
@@ -11,11 +11,11 @@ import numpy as np
 import xarray as xr
 from _cube_helpers import cube_attrs, fake_result, grid_design
 
-from farm.blocks import Block
-from farm.cellcheck import block_failure_message, check_cells
-from farm.cube import STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED, create_cube
-from farm.dispatch import BlockTask, _check
-from farm.status import store_summary
+from farm.plan.blocks import Block
+from farm.run.cellcheck import block_failure_message, check_cells
+from farm.run.dispatch import BlockTask, _check
+from farm.store.cube import STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED, create_cube
+from farm.store.status import store_summary
 from kernels.outputs import PROBABILITIES, STAT_INDEX, STATS
 from kernels.params import baseline, repeat_params
 

@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
-from farm import cluster_runtime as cr
-from farm import submit as sm
+from farm.run import cluster as cr
+from farm.run import submit as sm
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_FILES = ["cluster.yaml", "cluster-gcp.yaml"]

@@ -1,4 +1,4 @@
-"""farm.config: Hydra composition, validation errors, config hash, model yaml."""
+"""farm.plan.config: Hydra composition, validation errors, config hash, model yaml."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from farm.config import ConfigError, compose_config, config_hash, load_config, to_yaml, validate
-from farm.design import make_design
+from farm.plan.config import (
+    ConfigError,
+    compose_config,
+    config_hash,
+    load_config,
+    to_yaml,
+    validate,
+)
+from farm.plan.design import make_design
 from kernels.params import ModelParams, baseline, make_params, oct2025
 
 

@@ -1,4 +1,4 @@
-"""The result cube (farm.cube), its provenance and `farm status` on real Zarr stores."""
+"""The result cube (farm.store.cube), its provenance and `farm status` on real Zarr stores."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import xarray as xr
 import zarr
 from _cube_helpers import cube_attrs, fake_result, grid_design, moto_s3, sampled_design
 
-from farm.cube import (
+from farm.store.cube import (
     Cube,
     IncompatibleStoreError,
     NotACubeError,
@@ -25,9 +25,9 @@ from farm.cube import (
     open_existing,
     path_var_name,
 )
-from farm.provenance import jax_prng_info, prng_attrs, provenance_attrs, redact_secrets
-from farm.status import store_summary
-from farm.storage import StoreRefusedError
+from farm.store.provenance import jax_prng_info, prng_attrs, provenance_attrs, redact_secrets
+from farm.store.status import store_summary
+from farm.store.storage import StoreRefusedError
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 CONTRACT_ATTRS = {
@@ -164,7 +164,7 @@ def test_block_done_only_when_all_cells_done(grid_cube):
 def test_failed_block_recorded_and_pruned(grid_cube, caplog):
     cube, design = grid_cube
     _fill(cube, design)
-    with caplog.at_level(logging.ERROR, logger="farm.cube"):
+    with caplog.at_level(logging.ERROR, logger="farm.store.cube"):
         cube.mark_failed(design.block(2), "RuntimeError: boom")
     assert "boom" in caplog.text
     assert list(cube.block_status(design)) == [1, 1, 2]

@@ -1,4 +1,4 @@
-"""farm.design and kernels.keys: cells, chunks, blocks, sampled designs, keys."""
+"""farm.plan.design and kernels.keys: cells, chunks, blocks, sampled designs, keys."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from farm.config import ConfigError, compose_config, model_values, validate
-from farm.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
+from farm.plan.config import ConfigError, compose_config, model_values, validate
+from farm.plan.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
 from kernels.keys import key_from_words, root_key, seeding_words
 from kernels.params import (
     VECTOR_FIELDS,
@@ -191,7 +191,7 @@ def test_lhs_is_stratified():
 
 
 def test_sobol_rounds_up_to_a_power_of_two(caplog):
-    with caplog.at_level(logging.INFO, logger="farm.design"):
+    with caplog.at_level(logging.INFO, logger="farm.plan.design"):
         d = make_design(design_cfg("sweep=sobol", sweep__n_samples=100))
     assert d.n_cells == 128
     assert "128" in caplog.text

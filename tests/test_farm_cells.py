@@ -14,8 +14,8 @@ import pytest
 import analysis
 from conftest import FARM_SMALL, farm_cfg
 from farm.cli import main
-from farm.cube import open_existing
-from farm.run import run_sweep
+from farm.run.sweep import run_sweep
+from farm.store.cube import open_existing
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 DONE = (1, 3)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import FARM_SMALL
 from farm.cli import main
-from farm.lock import StoreLock
+from farm.store.lock import StoreLock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,8 +131,8 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path):
 
 
 def test_summary_splits_the_wall_time_into_setup_and_blocks():
-    from farm.config import compose_config
-    from farm.run import RunReport, summary_text
+    from farm.plan.config import compose_config
+    from farm.run.sweep import RunReport, summary_text
 
     cfg = compose_config(["sweep=smoke"])
     report = RunReport("results/x.zarr", 24, 1, 0, done_now=1, seconds=42.0,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import FARM_SMALL, cube_arrays, farm_cfg
-from farm.cube import open_existing
-from farm.design import cell_params, make_design
-from farm.run import run_sweep
+from farm.plan.design import cell_params, make_design
+from farm.run.sweep import run_sweep
+from farm.store.cube import open_existing
 from kernels import simulate_block
 
 pytestmark = pytest.mark.usefixtures("ray_local")

@@ -13,9 +13,9 @@ import sys
 import textwrap
 
 from conftest import farm_cfg
-from farm.cube import Cube
-from farm.design import make_design
-from farm.run import _tasks
+from farm.plan.design import make_design
+from farm.run.sweep import _tasks
+from farm.store.cube import Cube
 
 
 def _modules_after(code: str) -> set[str]:
@@ -31,10 +31,10 @@ def _modules_after(code: str) -> set[str]:
 
 def test_driver_prepares_a_run_without_importing_jax(tmp_path):
     modules = _modules_after(f"""
-        from farm.config import compose_config
-        from farm.design import make_design
-        from farm.provenance import prng_attrs
-        from farm.run import _tasks, open_or_create, storage_options
+        from farm.plan.config import compose_config
+        from farm.plan.design import make_design
+        from farm.store.provenance import prng_attrs
+        from farm.run.sweep import _tasks, open_or_create, storage_options
         cfg = compose_config(["sweep=smoke", "store.url={tmp_path / 'c.zarr'}",
                               "sweep.seeding=independent"])
         design = make_design(cfg)

@@ -1,4 +1,4 @@
-"""One writer per store (farm.lock): local lock files and object-store locks."""
+"""One writer per store (farm.store.lock): local lock files and object-store locks."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from _cube_helpers import moto_s3
 
-from farm.lock import StoreLock, StoreLockedError, break_lock, lock_url, read_lock
-from farm.storage import StoreRefusedError
+from farm.store.lock import StoreLock, StoreLockedError, break_lock, lock_url, read_lock
+from farm.store.storage import StoreRefusedError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from farm.lock import StoreLock
+    from farm.store.lock import StoreLock
     lock = StoreLock(sys.argv[1], heartbeat_interval=None).acquire()
     print("locked", flush=True)
     if sys.argv[2] == "crash":
@@ -33,7 +33,7 @@ HOLDER = textwrap.dedent("""
 
 TRY = textwrap.dedent("""
     import sys
-    from farm.lock import StoreLock, StoreLockedError
+    from farm.store.lock import StoreLock, StoreLockedError
     try:
         StoreLock(sys.argv[1], heartbeat_interval=None).acquire()
     except StoreLockedError as exc:
@@ -107,7 +107,7 @@ def test_crashed_holder_is_taken_over(tmp_path, caplog):
     assert holder.stdout.readline().strip() == "locked"
     holder.wait(timeout=30)
     assert holder.returncode == 3 and Path(lock_url(str(store))).exists()
-    with caplog.at_level(logging.WARNING, logger="farm.lock"), StoreLock(store) as lock:
+    with caplog.at_level(logging.WARNING, logger="farm.store.lock"), StoreLock(store) as lock:
         assert read_lock(str(store))["token"] == lock.token
     assert "stale" in caplog.text and f"pid {holder.pid}" in caplog.text
 
@@ -116,7 +116,7 @@ def test_stale_lock_of_dead_pid_taken_over(tmp_path, caplog):
     store = tmp_path / "cube.zarr"
     dead = _dead_pid()
     _write_lock(store, pid=dead)
-    with caplog.at_level(logging.WARNING, logger="farm.lock"), StoreLock(store) as lock:
+    with caplog.at_level(logging.WARNING, logger="farm.store.lock"), StoreLock(store) as lock:
         assert read_lock(str(store))["pid"] == os.getpid() and lock.held
     assert f"pid {dead}" in caplog.text
 

@@ -60,7 +60,7 @@ def _farm(args: list[str], env: dict, extra: dict | None = None) -> subprocess.C
 
 def test_s3_sweep_interrupted_resumed_equals_local(s3_server, tmp_path):
     from analysis import open_cube
-    from farm.cube import open_existing
+    from farm.store.cube import open_existing
 
     endpoint, env = s3_server
     url = f"s3://{BUCKET}/runs/smoke.zarr"

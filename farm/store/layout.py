@@ -1,4 +1,4 @@
-"""Layout of the result cube and the low-level Zarr operations behind :mod:`farm.cube`.
+"""Layout of the result cube and the low-level Zarr operations behind :mod:`farm.store.cube`.
 
 The template: coordinates and attrs are written by ``xarray.Dataset.to_zarr``; the
 data variables are created as empty zarr v3 arrays with ``dimension_names`` (metadata
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import zarr
 
+from farm.store.storage import filesystem, zarr_store
 from kernels.cubeformat import (
     DONE_STATUSES,
     PATH_DIM,
@@ -31,8 +32,6 @@ from kernels.cubeformat import (
     path_var_name,
 )
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
-
-from .storage import filesystem, zarr_store
 
 if TYPE_CHECKING:  # imported where needed: workers write blocks with zarr alone
     import xarray as xr

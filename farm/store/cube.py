@@ -2,14 +2,14 @@
 
 Layout (docs/internal-contracts.md, "the cube"): ``VAR(cell_dims..., stat)`` float32
 for VAR in :data:`kernels.outputs.PATH_OUTPUTS`, ``p_*(cell_dims...)`` float32,
-``status(cell_dims...)`` int8 (:data:`farm.cubelayout.STATUS_MEANINGS`: 0 pending, 1 done,
+``status(cell_dims...)`` int8 (:data:`farm.store.layout.STATUS_MEANINGS`: 0 pending, 1 done,
 2 failed, 3 done but flagged) and, with
 ``store_paths=True``, ``VAR_paths(cell_dims..., path)`` float32 per-path values. Cell
 dims are chunked exactly like the design's blocks (one block == one chunk); ``stat``
 and ``path`` are whole. Unwritten data reads NaN, unwritten status 0. Units are the
 outputs' own (:mod:`kernels.outputs`: US dollars, positive fractions, ...).
 
-The template is written once (:func:`farm.cubelayout.write_template`): coordinates and
+The template is written once (:func:`farm.store.layout.write_template`): coordinates and
 attrs by ``xarray.Dataset.to_zarr``, data variables as empty zarr arrays (metadata
 only: no chunk is stored until a block writes it, so creating a million-cell cube is
 instant; ``to_zarr(compute=False)`` would need dask, which the farm does not use).
@@ -35,11 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import zarr
 
-from kernels import cubeformat
-from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
-
-from .configdiff import describe_difference, what_changed
-from .cubelayout import (
+from farm.store.configdiff import describe_difference, what_changed
+from farm.store.layout import (
     DONE_STATUSES,
     STATUS_DONE,
     STATUS_FAILED,
@@ -58,8 +55,16 @@ from .cubelayout import (
     write_concurrently,
     write_template,
 )
-from .provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
-from .storage import StoreRefusedError, filesystem, normalize_url, remove_store, zarr_store
+from farm.store.provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
+from farm.store.storage import (
+    StoreRefusedError,
+    filesystem,
+    normalize_url,
+    remove_store,
+    zarr_store,
+)
+from kernels import cubeformat
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 __all__ = [
     "DONE_STATUSES",
@@ -118,7 +123,7 @@ def create_cube(
 ) -> Cube:
     """Write an empty cube (template) for ``design`` and return it.
 
-    ``attrs`` are the provenance attrs (:func:`farm.provenance.provenance_attrs`); they
+    ``attrs`` are the provenance attrs (:func:`farm.store.provenance.provenance_attrs`); they
     must hold ``config_hash`` and ``n_paths``. With ``overwrite=True`` an existing farm
     cube at ``url`` is removed first (anything else there is refused, never deleted).
     """

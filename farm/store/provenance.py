@@ -37,7 +37,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-"""Version of the cube layout written by :mod:`farm.cube`."""
+"""Version of the cube layout written by :mod:`farm.store.cube`."""
 
 PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "zarr", "ray", "hydra-core", "omegaconf")
 _SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY)")
@@ -125,7 +125,7 @@ def git_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     ``path`` defaults to this package's repository. Dirty means tracked files differ
     from the commit (untracked files are ignored).
     """
-    cwd = Path(path) if path is not None else Path(__file__).resolve().parent.parent
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parents[2]
 
     def _git(*args: str) -> str | None:
         try:
@@ -196,7 +196,7 @@ def provenance_attrs(
     cfg_yaml : the resolved config as YAML text (stored as ``config``, secrets redacted).
     config_hash : hash of the result-relevant config; ``farm run`` resumes only a store
         with the same hash.
-    design : a :class:`farm.design.Design`; ``design.to_attrs()`` is stored as JSON.
+    design : a :class:`farm.plan.design.Design`; ``design.to_attrs()`` is stored as JSON.
     root_seed, seeding : the root PRNG seed and ``common`` / ``independent``.
     n_paths, n_steps : Monte Carlo paths per cell and time steps per path.
     prng : :func:`jax_prng_info` of the process that makes the random numbers. ``farm

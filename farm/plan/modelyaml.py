@@ -6,8 +6,8 @@ description), ``conf/model/oct2025.yaml`` (only what the episode changes, on top
 ``baseline`` through Hydra's defaults list) and the parameter table of
 ``docs/model.md``::
 
-    .venv/bin/python -m farm.modelyaml          # rewrite the files
-    .venv/bin/python -m farm.modelyaml --check  # exit 1 if any differs
+    .venv/bin/python -m farm.plan.modelyaml          # rewrite the files
+    .venv/bin/python -m farm.plan.modelyaml --check  # exit 1 if any differs
 
 ``tests/test_config.py`` fails while the files and ``kernels.paramspec`` disagree.
 """
@@ -27,7 +27,7 @@ __all__ = ["format_float", "model_files", "params_table", "write_model_files"]
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
 MODEL_DOC = ROOT / "docs" / "model.md"
 T_DOF_DEFAULT = 4
@@ -65,7 +65,7 @@ def baseline_yaml() -> str:
     out = [
         "# The neutral calibration: leverage 1 (the state of October 2025), correlation 0.5,",
         "# no Fed put, the Basel regime (integration 0), a modest trigger jump.",
-        "# Generated from kernels/paramspec.py by `python -m farm.modelyaml`; do not edit.",
+        "# Generated from kernels/paramspec.py by `python -m farm.plan.modelyaml`; do not edit.",
         "# Each line: value  # unit, allowed range: description (docs/model.md explains).",
     ]
     section = None
@@ -85,7 +85,8 @@ def oct2025_yaml() -> str:
     out = [
         "# The 10-11 October 2025 episode: baseline plus what the day changes (the late-2025",
         "# BTC-Nasdaq correlation and the tariff headline as the trigger jump).",
-        "# Generated from kernels/params.py (OCT2025) by `python -m farm.modelyaml`; do not edit.",
+        "# Generated from kernels/params.py (OCT2025) by `python -m farm.plan.modelyaml`;",
+        "# do not edit.",
         "defaults:",
         "  - baseline",
         "  - _self_",
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_files()
         for path in stale:
-            log.error("%s is stale: run python -m farm.modelyaml", path)
+            log.error("%s is stale: run python -m farm.plan.modelyaml", path)
         return 1 if stale else 0
     write_model_files()
     return 0

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .storage import StoreRefusedError, is_remote, normalize_url
+from farm.store.storage import StoreRefusedError, is_remote, normalize_url
 
 __all__ = [
     "ClusterInfo",
@@ -167,7 +167,7 @@ def require_shared_store(
 
 def _shared_fs_hint() -> str:
     """The override that vouches for a shared filesystem, if the schema has one."""
-    from .schema import StoreConfig
+    from farm.plan.schema import StoreConfig
 
     if "shared_fs" in getattr(StoreConfig, "__dataclass_fields__", {}):
         return "store.shared_fs=true"

@@ -1,7 +1,7 @@
 """Compose, validate, hash and print the farm configuration.
 
 ``conf/`` is composed with Hydra's compose API against the structured schema of
-:mod:`farm.schema` (unknown keys and wrong types fail there); :func:`validate`
+:mod:`farm.plan.schema` (unknown keys and wrong types fail there); :func:`validate`
 then checks ranges, the sweep axes and every cell of the design. Every problem
 is reported as a :class:`ConfigError` whose one-line message names the config
 key, the offending value and what is allowed (the CLI maps it to exit code 2).
@@ -37,7 +37,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 SEED_MAX = 2**32 - 1  # jax.random.key keeps only 32 bits of a seed without x64
 HASH_VERSION = 1
 
@@ -103,7 +103,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
     from hydra.core.global_hydra import GlobalHydra
     from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
-    import farm.schema  # noqa: F401  (registers the schema in the ConfigStore)
+    import farm.plan.schema  # noqa: F401  (registers the schema in the ConfigStore)
 
     ovs = _normalise_overrides(overrides)
     # after a whole-axes override, axis overrides are applied by us, in order
@@ -174,7 +174,7 @@ def _expected(full_key: str) -> str:
     import dataclasses
     import typing
 
-    from farm.schema import FarmConfig
+    from farm.plan.schema import FarmConfig
 
     tp: Any = FarmConfig
     in_list = False
@@ -273,7 +273,7 @@ def _known_keys_hint(parent: str, leaf: str) -> str:
     import dataclasses
     import difflib
 
-    from farm.schema import FarmConfig
+    from farm.plan.schema import FarmConfig
 
     node: Any = FarmConfig
     for part in [p for p in parent.split(".") if p]:
@@ -346,7 +346,7 @@ def hash_payload(cfg: DictConfig) -> dict[str, Any]:
         canon["csv_sha256"] = _file_sha256(path) if path and Path(path).is_file() else path
     for key in ("paths", "steps", "seeding"):
         canon[key] = sweep.get(key)
-    from farm.provenance import kernel_fingerprint
+    from farm.store.provenance import kernel_fingerprint
 
     return {
         "hash_version": HASH_VERSION,
@@ -366,8 +366,8 @@ def config_hash(cfg: DictConfig) -> str:
 def validate(cfg: DictConfig) -> None:
     """Check ranges and the design; raise :class:`ConfigError` on the first problem.
 
-    See :mod:`farm.validation` for the individual checks.
+    See :mod:`farm.plan.validation` for the individual checks.
     """
-    from farm.validation import validate_config
+    from farm.plan.validation import validate_config
 
     validate_config(cfg)

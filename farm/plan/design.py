@@ -1,4 +1,4 @@
-"""Expand ``cfg.sweep`` into cells and blocks (docs/internal-contracts.md, farm.design).
+"""Expand ``cfg.sweep`` into cells and blocks (docs/internal-contracts.md, farm.plan.design).
 
 A *cell* is one combination of swept model parameter values; a *block* is the
 set of cells one task simulates and one Zarr chunk stores.
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from farm.blocks import Block
-from farm.config import ConfigError, model_values
+from farm.plan.blocks import Block
+from farm.plan.config import ConfigError, model_values
 from kernels.cubeformat import grid_chunks
 
 __all__ = [
@@ -189,7 +189,7 @@ def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
     The header row names model parameters (scalar fields); every further
     non-empty row is one cell. Raises ConfigError (key ``sweep.csv``) on problems.
     """
-    from farm.validation import check_axis_name
+    from farm.plan.validation import check_axis_name
 
     key = "sweep.csv"
     p = Path(path)
@@ -236,7 +236,7 @@ def make_design(cfg: DictConfig, *, chunks: Sequence[int] | None = None) -> Desi
     """Expand ``cfg.sweep`` (with ``cfg.seed`` and ``cfg.runtime.block_cells``).
 
     ``chunks`` forces the chunk shape (e.g. an existing store's, on resume).
-    Raises ConfigError for a malformed sweep (``farm.config.validate`` checks more).
+    Raises ConfigError for a malformed sweep (``farm.plan.config.validate`` checks more).
     """
     sw = cfg.sweep
     block_cells = int(cfg.runtime.block_cells)

@@ -1,7 +1,7 @@
 """One block of a sweep: the cells one task simulates and one Zarr chunk stores.
 
 In its own module, importing nothing but numpy, so a Ray worker that unpickles a
-task does not import Hydra, OmegaConf or the design machinery of :mod:`farm.design`.
+task does not import Hydra, OmegaConf or the design machinery of :mod:`farm.plan.design`.
 """
 
 from __future__ import annotations

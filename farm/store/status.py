@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .cube import (
+from farm.store.cube import (
     DONE_STATUSES,
     STATUS_DONE,
     STATUS_FAILED,
@@ -18,7 +18,7 @@ from .cube import (
     NotACubeError,
     open_existing,
 )
-from .lock import STALE_AFTER_S, is_stale, read_lock
+from farm.store.lock import STALE_AFTER_S, is_stale, read_lock
 
 __all__ = ["NotACubeError", "store_summary"]
 

@@ -3,7 +3,7 @@
 One Ray task runs one block of cells x all paths through the jitted kernel and
 writes its region of the cube itself (data, then ``status``), so results stream
 to the store and the driver only ever holds a small receipt per block. The task
-checks every cell (:mod:`farm.cellcheck`): a cell with NaN or inf outputs gets
+checks every cell (:mod:`farm.run.cellcheck`): a cell with NaN or inf outputs gets
 status 2 and is named in the receipt (the driver records the message), a cell
 that hit ``max_rounds`` too often gets status 3 (done, flagged). Every
 block is padded to ``runtime.block_cells`` cells, so each worker process
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .cubelayout import STATUS_FLAGGED
+from farm.store.layout import STATUS_FLAGGED
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ WORKER_ENV = {
 class BlockTask:
     """Everything a worker needs for one block (small: the parameters of <= block_cells)."""
 
-    block: Any  # farm.design.Block
+    block: Any  # farm.plan.design.Block
     params: Any  # kernels.params.ModelParams, padded to block_cells cells
     seed: int  # root seed
     hash_words: np.ndarray | None  # kernels.keys.seeding_words (None: common seeding)
@@ -119,10 +119,9 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
     """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
     entered = time.time()
     start = time.perf_counter()
+    from farm.store.provenance import jax_prng_info
     from kernels import COMPILE_COUNTER, simulate_block
     from kernels.keys import key_from_words
-
-    from .provenance import jax_prng_info
 
     _inject_faults(task.block.index, task.faults)
     t_kernel = time.perf_counter()
@@ -155,7 +154,7 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
 
 def _check(task: BlockTask, stats: dict, probs: dict) -> tuple[np.ndarray, tuple]:
     """Per-cell status of the block's cells and ``(cell, message)`` of the failed ones."""
-    from .cellcheck import cell_failure_message, check_cells
+    from farm.run.cellcheck import cell_failure_message, check_cells
 
     n = len(task.block.cells)
     status, bad = check_cells(stats, probs, np.asarray(task.params.capped_limit)[:n])
@@ -169,7 +168,7 @@ def _check(task: BlockTask, stats: dict, probs: dict) -> tuple[np.ndarray, tuple
     return status, tuple(failed)
 
 
-WARM_HOOK = "farm.dispatch.warm_worker"
+WARM_HOOK = "farm.run.dispatch.warm_worker"
 
 
 def warm_worker() -> None:
@@ -180,8 +179,7 @@ def warm_worker() -> None:
         import zarr  # noqa: F401
 
         import kernels.simulate  # noqa: F401  (imports jax)
-
-        from . import cube, provenance  # noqa: F401
+        from farm.store import cube, provenance  # noqa: F401
     except Exception as exc:  # pragma: no cover - the task imports again and reports
         log.warning("worker warm-up import failed: %s", exc)
 

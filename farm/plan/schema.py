@@ -2,7 +2,7 @@
 
 The dataclasses here are the types Hydra merges ``conf/`` into: an unknown key
 or a value of the wrong type fails when the config is composed, before any
-range check (those live in :func:`farm.config.validate`).
+range check (those live in :func:`farm.plan.config.validate`).
 
 The model schema is generated from :data:`kernels.paramspec.SPECS` (where every
 model parameter is declared once), so it always carries every model field with the

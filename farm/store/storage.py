@@ -1,6 +1,6 @@
 """Where a cube lives: local paths and fsspec URLs (``s3://``, ``gs://``, ...).
 
-Small helpers shared by :mod:`farm.cube`, :mod:`farm.lock` and :mod:`farm.status`:
+Small helpers shared by :mod:`farm.store.cube`, :mod:`farm.store.lock` and :mod:`farm.store.status`:
 normalising a store URL, getting its fsspec filesystem, the zarr store object, and
 the base class of the errors that mean "the farm refuses this store" (a user error,
 exit status 2 in the CLI).

@@ -13,7 +13,7 @@ zarr never meets an unknown member while the run consolidates metadata.
 
 A background thread refreshes the heartbeat every ``heartbeat_interval`` seconds
 (or call :meth:`StoreLock.refresh` from the run loop). Break a stale lock by hand
-with ``python -m farm.lock break STORE`` or by deleting ``<store>.farm-lock``.
+with ``python -m farm.store.lock break STORE`` or by deleting ``<store>.farm-lock``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from .storage import StoreRefusedError, filesystem, is_remote, normalize_url, sibling_url
+from farm.store.storage import StoreRefusedError, filesystem, is_remote, normalize_url, sibling_url
 
 try:
     import fcntl
@@ -79,7 +79,7 @@ def _describe(info: Mapping[str, Any] | None, lock: str, stale_after: float) -> 
         f"If that run is dead, its lock is taken over automatically once the heartbeat is "
         f"older than {stale_after:.0f} s (at once on the same host when its process has "
         f"exited); to break it by hand delete {lock} "
-        f"(python -m farm.lock break STORE)."
+        f"(python -m farm.store.lock break STORE)."
     )
 
 
@@ -316,10 +316,10 @@ def _holder(info: Mapping[str, Any] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m farm.lock show|break STORE``."""
+    """``python -m farm.store.lock show|break STORE``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in ("show", "break"):
-        sys.stderr.write("usage: python -m farm.lock show|break STORE\n")
+        sys.stderr.write("usage: python -m farm.store.lock show|break STORE\n")
         return 2
     if args[0] == "show":
         info = read_lock(args[1])

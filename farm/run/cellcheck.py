@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from farm.store.layout import STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED
 from kernels.outputs import STAT_INDEX, STATS
-
-from .cubelayout import STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED
 
 __all__ = ["block_failure_message", "cell_failure_message", "check_cells"]
 

@@ -23,9 +23,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from .cellcheck import block_failure_message
-from .config import config_hash, model_values, to_yaml, validate
-from .cube import (
+from farm.plan.config import config_hash, model_values, to_yaml, validate
+from farm.plan.design import Design, cell_params, estimate_cube_bytes, make_design
+from farm.run.cellcheck import block_failure_message
+from farm.run.dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
+from farm.run.progress import Progress
+from farm.store.cube import (
     DONE_STATUSES,
     STATUS_DONE,
     STATUS_FLAGGED,
@@ -34,11 +37,8 @@ from .cube import (
     cube_exists,
     open_existing,
 )
-from .design import Design, cell_params, estimate_cube_bytes, make_design
-from .dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
-from .lock import StoreLock
-from .progress import Progress
-from .provenance import prng_attrs, provenance_attrs
+from farm.store.lock import StoreLock
+from farm.store.provenance import prng_attrs, provenance_attrs
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
 def _connect_cluster(cfg: DictConfig, url: str) -> bool:
     """Connect to the cluster and refuse, before anything is written, a store path
     that its nodes cannot all see. Returns whether Ray was started here."""
-    from .cluster_runtime import cluster_info, require_shared_store
+    from farm.run.cluster import cluster_info, require_shared_store
 
     started_here, _ = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
     info = cluster_info()

@@ -17,7 +17,7 @@ import yaml
 __all__ = ["NOT_HASHED", "describe_difference", "flatten_config", "what_changed"]
 
 NOT_HASHED = ("name", "runtime", "store")
-"""Config sections that never change the numbers (not in :func:`farm.config.config_hash`)."""
+"""Config sections that never change the numbers (not in :func:`farm.plan.config.config_hash`)."""
 
 _ABSENT = object()
 

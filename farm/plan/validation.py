@@ -1,6 +1,6 @@
-"""Range and design checks behind :func:`farm.config.validate`.
+"""Range and design checks behind :func:`farm.plan.config.validate`.
 
-Each check raises :class:`farm.config.ConfigError` naming the config key, the
+Each check raises :class:`farm.plan.config.ConfigError` naming the config key, the
 value and what is allowed. Model ranges are those declared in
 :mod:`kernels.paramspec` and enforced by :func:`kernels.params.validate_params`; their
 messages ("model parameter fund_capital=0 is out of range; allowed: [1e+06, 1e+14]
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from farm.config import SEED_MAX, ConfigError, model_values
-from farm.schema import METHODS, SEEDINGS
+from farm.plan.config import SEED_MAX, ConfigError, model_values
+from farm.plan.schema import METHODS, SEEDINGS
 
 __all__ = ["VALIDATE_CHUNK", "check_axis_name", "params_error", "validate_config"]
 
@@ -213,7 +213,7 @@ def _short(values: Any) -> str:
 
 def _check_cells(cfg: DictConfig) -> None:
     """Build the design and validate every cell's parameters (in chunks)."""
-    from farm.design import cell_params, make_design
+    from farm.plan.design import cell_params, make_design
     from kernels.params import validate_params
 
     design = make_design(cfg)
