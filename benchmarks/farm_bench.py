@@ -24,7 +24,7 @@ NOT_AVAILABLE = "not measured: farm not available"
 
 def farm_available() -> bool:
     try:
-        from farm.plan.config import compose_config  # noqa: F401
+        from farm.plan.compose import compose_config  # noqa: F401
         from farm.run.sweep import _tasks, run_sweep  # noqa: F401
     except ImportError:
         return False

@@ -73,7 +73,8 @@ def _store_bytes(path: str) -> int:
 
 
 def run_farm(overrides: list[str], workers: int) -> dict:
-    from farm.plan.config import compose_config
+    from farm.plan.compose import compose_config
+    from farm.plan.plan import make_plan
     from farm.run.dispatch import start_ray
     from farm.run.sweep import run_sweep
 
@@ -86,7 +87,7 @@ def run_farm(overrides: list[str], workers: int) -> dict:
     try:
         with WorkerRss() as wr:
             t0 = time.perf_counter()
-            report = run_sweep(cfg, progress=False)
+            report = run_sweep(make_plan(cfg))
             wall = time.perf_counter() - t0
     finally:
         ray.shutdown()
@@ -104,7 +105,7 @@ def run_farm(overrides: list[str], workers: int) -> dict:
 
 
 def run_bare(overrides: list[str]) -> dict:
-    from farm.plan.config import compose_config
+    from farm.plan.compose import compose_config
     from farm.plan.design import make_design
     from farm.run.sweep import _tasks
     from kernels import COMPILE_COUNTER, simulate_block
@@ -128,7 +129,7 @@ def run_bare(overrides: list[str]) -> dict:
 def run_zarr(overrides: list[str]) -> dict:
     import numpy as np
 
-    from farm.plan.config import compose_config
+    from farm.plan.compose import compose_config
     from farm.plan.design import make_design
     from farm.run.sweep import open_or_create, storage_options
     from kernels import PATH_OUTPUTS, PROBABILITIES, STATS

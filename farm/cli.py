@@ -1,8 +1,13 @@
 """The ``farm`` command line: run, status, report (and submit/jobs/logs/stop for clusters).
 
-Exit status (README, "Sweeps"): 0 success, 2 user error (bad config,
-refused store; a one-line message, no traceback), 1 anything else (including a
-sweep that finished with failed blocks). ``FARM_DEBUG=1`` shows tracebacks.
+The only module of the farm that prints: it composes the config, converts it once into a
+:class:`farm.plan.Plan`, hands the plan to :mod:`farm.run` and prints what comes back
+(a progress bar on stderr, the summary on stdout).
+
+Exit status (README, "Sweeps"): 0 success, 2 user error (bad config, refused store,
+unreachable cluster: :class:`farm.errors.UserError`, a one-line message, no traceback),
+1 anything else (including a sweep that finished with failed blocks). ``FARM_DEBUG=1``
+shows tracebacks.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 log = logging.getLogger("farm")
@@ -19,38 +25,68 @@ EXIT_OK, EXIT_FAIL, EXIT_USER = 0, 1, 2
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from farm.plan.config import ConfigError
-    from farm.store.lock import StoreLockedError
-    from farm.store.storage import StoreRefusedError
+    from farm.errors import UserError
+    from kernels.cubeformat import NotACubeError
 
-    errors: list[type[BaseException]] = [ConfigError, StoreRefusedError, StoreLockedError]
+    errors: list[type[BaseException]] = [UserError, NotACubeError]
     try:
-        from farm.run.submit import SubmitError
+        from analysis.cube import IncompleteCubeError
 
-        errors.append(SubmitError)
-    except ImportError:
-        pass
-    try:
-        from analysis.cube import IncompleteCubeError, NotAFarmCubeError
-
-        errors += [IncompleteCubeError, NotAFarmCubeError]
+        errors.append(IncompleteCubeError)
     except ImportError:
         pass
     return tuple(errors)
 
 
+class Progress:
+    """The run's progress bar: tqdm on stderr, cells done / total, paths per second, ETA.
+    On resume it starts from the cells already done; the rate counts this session only."""
+
+    def __init__(self, total_cells: int, done_cells: int, paths_per_cell: int, *,
+                 enabled: bool = True):
+        from tqdm import tqdm
+
+        self.paths_per_cell = paths_per_cell
+        self.start = time.perf_counter()
+        self.cells_now = 0
+        self.failed = 0
+        self.bar = tqdm(total=total_cells, initial=done_cells, unit="cell", file=sys.stderr,
+                        disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+                        desc="cells", mininterval=0.5)
+
+    def update(self, cells: int, failed: int = 0) -> None:
+        self.cells_now += cells
+        self.failed += failed
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = self.cells_now * self.paths_per_cell / elapsed
+        post = {"paths/s": f"{rate:,.0f}"}
+        if self.failed:
+            post["failed"] = str(self.failed)
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(cells + failed)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from farm.plan.config import compose_config, validate
-    from farm.plan.design import make_design
+    from farm.plan.compose import compose_config
+    from farm.plan.plan import make_plan
     from farm.run.sweep import dry_run_text, run_sweep, summary_text
 
-    cfg = compose_config(args.overrides)
-    validate(cfg)
+    plan = make_plan(compose_config(args.overrides))
     if args.dry_run:
-        print(dry_run_text(cfg, make_design(cfg)))
+        print(dry_run_text(plan))
         return EXIT_OK
-    report = run_sweep(cfg, progress=not args.no_progress)
-    print(summary_text(report, cfg))
+    enabled = not args.no_progress
+    report = run_sweep(plan, progress=lambda n, done, paths: Progress(n, done, paths,
+                                                                      enabled=enabled),
+                       notify=_note)
+    print(summary_text(report, plan))
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
@@ -123,13 +159,72 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report on the finished part of an unfinished cube")
     report.set_defaults(func=cmd_report)
 
-    try:
-        from farm.run.submit import add_cluster_parsers
-    except ImportError:
-        pass
-    else:
-        add_cluster_parsers(sub)
+    _cluster_parsers(sub)
     return parser
+
+
+# ---- clusters: submit / jobs / logs / stop (farm.run.submit talks to the Ray Jobs API)
+def _address_arg(parser: argparse.ArgumentParser) -> None:
+    from farm.run.submit import DEFAULT_ADDRESS
+
+    parser.add_argument(
+        "--address", default=None,
+        help=f"Ray dashboard URL (default: $RAY_ADDRESS, else {DEFAULT_ADDRESS})")
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from farm.run.submit import submit
+
+    return submit(list(args.overrides), address=args.address, follow=args.follow,
+                  working_dir=args.working_dir, env_names=args.env or (), out=sys.stdout,
+                  err=sys.stderr)
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from farm.run.submit import list_jobs
+
+    return list_jobs(args.address, out=sys.stdout)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from farm.run.submit import logs
+
+    return logs(args.job_id, args.address, args.follow, out=sys.stdout, err=sys.stderr)
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from farm.run.submit import stop
+
+    return stop(args.job_id, args.address, out=sys.stdout)
+
+
+def _cluster_parsers(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "submit", help="run `farm run [overrides]` on a Ray cluster (Ray Jobs API)",
+        description="Submit `farm run OVERRIDES` to a running Ray cluster; the working "
+        "directory travels as the job's runtime environment. Prints the job id.")
+    _address_arg(p)
+    p.add_argument("--follow", action="store_true",
+                   help="stream the job's logs; exit 0 if it succeeded, else 1")
+    p.add_argument("--working-dir", default=".",
+                   help="directory shipped to the cluster (default: .)")
+    p.add_argument("--env", action="append", metavar="NAME",
+                   help="also pass this (non-secret) environment variable's value")
+    p.add_argument("overrides", nargs=argparse.REMAINDER,
+                   help="Hydra overrides for `farm run` (e.g. sweep=smoke store.url=s3://...)")
+    p.set_defaults(func=_cmd_submit)
+    p = subparsers.add_parser("jobs", help="list the cluster's jobs")
+    _address_arg(p)
+    p.set_defaults(func=_cmd_jobs)
+    p = subparsers.add_parser("logs", help="print (or follow) a job's logs")
+    p.add_argument("job_id")
+    _address_arg(p)
+    p.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    p.set_defaults(func=_cmd_logs)
+    p = subparsers.add_parser("stop", help="stop a running job")
+    p.add_argument("job_id")
+    _address_arg(p)
+    p.set_defaults(func=_cmd_stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

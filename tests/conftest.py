@@ -89,7 +89,7 @@ def ray_local():
 
 def farm_cfg(tmp_path, *extra: str, name: str = "cube"):
     """Compose the small sweep writing to ``tmp_path/name.zarr``."""
-    from farm.plan.config import compose_config
+    from farm.plan.compose import compose_config
 
     return compose_config([*FARM_SMALL, f"store.url={tmp_path / name}.zarr", *extra])
 

@@ -3,8 +3,8 @@ cluster_runtime helpers. Nothing here starts Ray or binds a socket beyond 127.0.
 
 from __future__ import annotations
 
-import argparse
 import copy
+import io
 import json
 import os
 import socket
@@ -81,7 +81,7 @@ def test_submit_to_nothing_fails_fast_with_one_line(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(sm.SubmitError) as err:
         sm.submit(["sweep=smoke"], address=f"http://127.0.0.1:{port}", follow=False,
-                  working_dir=str(tmp_path))
+                  working_dir=str(tmp_path), out=io.StringIO())
     assert time.monotonic() - t0 < 10
     msg = str(err.value)
     assert "\n" not in msg and f"127.0.0.1:{port}" in msg
@@ -94,7 +94,7 @@ def test_other_commands_fail_fast_too(fn):
             "stop": ("raysubmit_x", addr)}[fn]
     t0 = time.monotonic()
     with pytest.raises(sm.SubmitError):
-        getattr(sm, fn)(*args)
+        getattr(sm, fn)(*args, out=io.StringIO())
     assert time.monotonic() - t0 < 10
 
 
@@ -154,18 +154,18 @@ def test_submit_sends_no_credentials(monkeypatch, tmp_path):
     assert FAKE_SECRET not in json.dumps(seen)
 
 
-def test_add_cluster_parsers():
-    parser = argparse.ArgumentParser(prog="farm")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sm.add_cluster_parsers(sub)
+def test_cluster_subcommands_of_the_cli():
+    from farm import cli
+
+    parser = cli.build_parser()
     a = parser.parse_args(["submit", "--address", "http://h:1", "--follow", "sweep=smoke",
                            "store.url=s3://b/x.zarr"])
-    assert a.func is sm._cmd_submit and a.follow and a.address == "http://h:1"
+    assert a.func is cli._cmd_submit and a.follow and a.address == "http://h:1"
     assert a.overrides == ["sweep=smoke", "store.url=s3://b/x.zarr"] and a.working_dir == "."
-    assert parser.parse_args(["jobs"]).func is sm._cmd_jobs
+    assert parser.parse_args(["jobs"]).func is cli._cmd_jobs
     a = parser.parse_args(["logs", "raysubmit_1", "-f"])
-    assert a.func is sm._cmd_logs and a.follow and a.job_id == "raysubmit_1"
-    assert parser.parse_args(["stop", "raysubmit_1"]).func is sm._cmd_stop
+    assert a.func is cli._cmd_logs and a.follow and a.job_id == "raysubmit_1"
+    assert parser.parse_args(["stop", "raysubmit_1"]).func is cli._cmd_stop
 
 
 @pytest.mark.skipif(not (ROOT / "farm" / "cli.py").exists(), reason="farm CLI not there yet")

@@ -1,22 +1,19 @@
-"""farm.plan.config: Hydra composition, validation errors, config hash, model yaml."""
+"""farm.plan: Hydra composition, validation errors, config hash, model yaml."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from farm.plan.config import (
-    ConfigError,
-    compose_config,
-    config_hash,
-    load_config,
-    to_yaml,
-    validate,
-)
+from farm.errors import ConfigError
+from farm.plan.compose import compose_config
 from farm.plan.design import make_design
+from farm.plan.identity import config_hash, to_yaml
+from farm.plan.plan import make_plan, sweep_spec
 from kernels.params import ModelParams, baseline, make_params, oct2025
 
 
@@ -51,14 +48,14 @@ def changed(base: tuple[str, ...], **changes):
 
 def validate_error(base: tuple[str, ...] = (), **changes) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        validate(changed(base, **changes))
+        make_plan(changed(base, **changes))
     return info.value
 
 
 def error_of(*overrides: str) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         cfg = compose_config(list(overrides))
-        validate(cfg)
+        make_plan(cfg)
     return info.value
 
 
@@ -68,7 +65,7 @@ def error_of(*overrides: str) -> ConfigError:
 @pytest.mark.parametrize("sweep", ["smoke", "default", "single", "lhs", "sobol"])
 def test_each_sweep_composes_and_validates(sweep):
     cfg = cfg_of(f"sweep={sweep}")
-    validate(cfg)
+    make_plan(cfg)
     assert cfg.name == f"sweep-{sweep}"
     assert cfg.store.url == f"results/sweep-{sweep}.zarr"
     assert cfg.sweep.paths >= 1 and cfg.sweep.steps >= 1
@@ -77,7 +74,7 @@ def test_each_sweep_composes_and_validates(sweep):
 def test_default_sweep_is_the_card_grid():
     cfg = cfg_of()
     assert list(cfg.sweep.axes) == ["leverage", "correlation", "fed_put", "integration"]
-    assert make_design(cfg).n_cells == 16 * 5 * 3 * 6
+    assert make_design(sweep_spec(cfg)).n_cells == 16 * 5 * 3 * 6
     # 640 paths: the Monte Carlo standard error of every probability is <= 0.02
     assert (cfg.sweep.paths, cfg.sweep.steps, cfg.sweep.seeding) == (640, 96, "common")
     assert (0.25 / cfg.sweep.paths) ** 0.5 <= 0.02
@@ -86,7 +83,7 @@ def test_default_sweep_is_the_card_grid():
 
 
 def test_smoke_is_a_few_dozen_cells_over_the_card_axes():
-    d = make_design(cfg_of("sweep=smoke"))
+    d = make_design(sweep_spec(cfg_of("sweep=smoke")))
     assert set(d.axes) == {"leverage", "correlation", "fed_put", "integration"}
     assert 12 <= d.n_cells <= 60
 
@@ -95,13 +92,13 @@ def test_single_has_no_axes_and_keeps_model_values():
     cfg = cfg_of("sweep=single", "model=oct2025", "model.kappa=0.2")
     assert dict(cfg.sweep.axes) == {}
     assert cfg.model.correlation == 0.8 and cfg.model.kappa == 0.2
-    assert make_design(cfg).n_cells == 1
+    assert make_design(sweep_spec(cfg)).n_cells == 1
 
 
 @pytest.mark.parametrize("name", ["oct2025_stress", "integration_frontier", "fed_put_study"])
 def test_each_experiment_composes_and_validates(name):
     cfg = cfg_of(f"experiment={name}")
-    validate(cfg)
+    make_plan(cfg)
     assert cfg.name == name.replace("_", "-")
     assert cfg.store.url == f"results/{cfg.name}.zarr"
     assert len(cfg.sweep.axes) >= 2
@@ -132,7 +129,7 @@ def test_documented_overrides():
     cfg = cfg_of("model=oct2025", "model.leverage=1.5", "sweep.axes.leverage=[0,1,2]",
                  "sweep.paths=32", "sweep.steps=48", "seed=7", "store.url=/tmp/x.zarr",
                  "runtime.workers=2", "runtime.block_cells=16")
-    validate(cfg)
+    make_plan(cfg)
     assert list(cfg.sweep.axes.leverage) == [0, 1, 2]
     assert (cfg.sweep.paths, cfg.sweep.steps, cfg.seed) == (32, 48, 7)
     assert (cfg.runtime.workers, cfg.runtime.block_cells) == (2, 16)
@@ -141,7 +138,7 @@ def test_documented_overrides():
 
 def test_a_fifth_axis_needs_no_plus():
     cfg = cfg_of("sweep.axes.depth_floor=[0.05,0.1]")
-    validate(cfg)
+    make_plan(cfg)
     assert list(cfg.sweep.axes)[-1] == "depth_floor"
 
 
@@ -149,8 +146,8 @@ def test_whole_axes_override_replaces_the_axes():
     cfg = cfg_of("sweep.axes={leverage:[0,1],fed_put:[0,1]}", "sweep.axes.integration=[0,1]",
                  "~sweep.axes.fed_put")
     assert OmegaConf.to_container(cfg.sweep.axes) == {"leverage": [0, 1], "integration": [0, 1]}
-    validate(cfg)
-    assert make_design(cfg).shape == (2, 2)
+    make_plan(cfg)
+    assert make_design(sweep_spec(cfg)).shape == (2, 2)
 
 
 @pytest.mark.parametrize("preset,factory", [("baseline", baseline), ("oct2025", oct2025)])
@@ -165,10 +162,13 @@ def test_model_yaml_equals_kernel_defaults(preset, factory):
                                       np.asarray(getattr(want, name)), err_msg=name)
 
 
-def test_load_config_validates():
-    assert load_config(["sweep=smoke"]).name == "sweep-smoke"
+def test_make_plan_validates_once_into_frozen_values():
+    plan = make_plan(compose_config(["sweep=smoke"]))
+    assert plan.name == "sweep-smoke" and plan.design.n_cells == 24
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.name = "x"  # type: ignore[misc]
     with pytest.raises(ConfigError):
-        load_config(["sweep.paths=0"])
+        make_plan(compose_config(["sweep.paths=0"]))
 
 
 def test_to_yaml_round_trips():
@@ -268,7 +268,7 @@ def test_unknown_key_suggests_the_close_one():
 
 def test_swept_values_checked_jointly_with_the_model():
     # with corr_alt_eq=0.6 the matrix is fine at correlation 0.5, not at -0.9
-    validate(changed(GRID, model__corr_alt_eq=0.6, sweep__axes__correlation=[0.2, 0.5]))
+    make_plan(changed(GRID, model__corr_alt_eq=0.6, sweep__axes__correlation=[0.2, 0.5]))
     err = validate_error(GRID, model__corr_alt_eq=0.6, sweep__axes__correlation=[-0.9, 0.5])
     assert err.key == "sweep.axes.correlation" and "semi-definite" in str(err)
 

@@ -14,6 +14,7 @@ import xarray as xr
 import zarr
 from _cube_helpers import cube_attrs, fake_result, grid_design, moto_s3, sampled_design
 
+from farm.errors import StoreRefusedError
 from farm.store.cube import (
     Cube,
     IncompatibleStoreError,
@@ -27,7 +28,6 @@ from farm.store.cube import (
 )
 from farm.store.provenance import jax_prng_info, prng_attrs, provenance_attrs, redact_secrets
 from farm.store.status import store_summary
-from farm.store.storage import StoreRefusedError
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 CONTRACT_ATTRS = {

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from farm.plan.config import ConfigError, compose_config, model_values, validate
+from farm.errors import ConfigError
+from farm.plan.compose import compose_config
 from farm.plan.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
+from farm.plan.identity import model_values
+from farm.plan.plan import make_plan, sweep_spec
 from kernels.keys import key_from_words, root_key, seeding_words
 from kernels.params import (
     VECTOR_FIELDS,
@@ -59,7 +62,7 @@ def _covered_once(design) -> None:
 
 def test_default_grid_shape_order_and_chunks():
     cfg = design_cfg()
-    d = make_design(cfg)
+    d = make_design(sweep_spec(cfg))
     assert d.method == "grid" and d.axes == d.cell_dims
     assert d.axes == ("leverage", "correlation", "fed_put", "integration")
     assert d.shape == (16, 5, 3, 6) and d.n_cells == 1440
@@ -82,20 +85,21 @@ def test_grid_chunking_rule(block_cells, chunks):
 
 @pytest.mark.parametrize("block_cells", [1, 7, 48, 64, 100, 5000])
 def test_blocks_cover_every_cell_once(block_cells):
-    d = make_design(design_cfg("sweep=smoke", runtime__block_cells=block_cells))
+    d = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=block_cells)))
     _covered_once(d)
     assert all(b.cells.size <= block_cells for b in d.blocks())
 
 
 def test_sampled_blocks_cover_every_cell_once():
-    d = make_design(design_cfg("sweep=lhs", sweep__n_samples=100, runtime__block_cells=32))
+    cfg = design_cfg("sweep=lhs", sweep__n_samples=100, runtime__block_cells=32)
+    d = make_design(sweep_spec(cfg))
     assert d.chunks == (32,) and d.n_blocks == 4
     _covered_once(d)
     assert d.block(3).region == {"cell": slice(96, 100)}
 
 
 def test_block_index_out_of_range():
-    d = make_design(design_cfg("sweep=smoke"))
+    d = make_design(sweep_spec(design_cfg("sweep=smoke")))
     with pytest.raises(IndexError):
         d.block(d.n_blocks)
 
@@ -103,8 +107,8 @@ def test_block_index_out_of_range():
 def test_a_fifth_axis_is_a_dimension():
     cfg = design_cfg("sweep=smoke", sweep__axes__depth_floor=[0.05, 0.1, 0.2],
                      runtime__block_cells=8)
-    validate(cfg)
-    d = make_design(cfg)
+    make_plan(cfg)
+    d = make_design(sweep_spec(cfg))
     assert d.axes[-1] == "depth_floor" and d.shape == (3, 2, 2, 2, 3)
     assert d.chunks == (1, 1, 1, 2, 3)
     _covered_once(d)
@@ -114,7 +118,7 @@ def test_a_fifth_axis_is_a_dimension():
 
 def test_single_is_one_cell_with_model_values():
     cfg = design_cfg("sweep=single", "model=oct2025")
-    d = make_design(cfg)
+    d = make_design(sweep_spec(cfg))
     assert (d.axes, d.cell_dims, d.shape, d.n_blocks) == ((), ("cell",), (1,), 1)
     p = cell_params(cfg.model, d, np.array([0]))
     assert p.correlation.shape == (1,) and p.correlation[0] == 0.8
@@ -122,7 +126,7 @@ def test_single_is_one_cell_with_model_values():
 
 def test_cell_params_replaces_only_the_axes():
     cfg = design_cfg("sweep=smoke")
-    d = make_design(cfg)
+    d = make_design(sweep_spec(cfg))
     cells = np.array([0, 5, 23])
     p = cell_params(cfg.model, d, cells, validate=True)
     assert isinstance(p, ModelParams)
@@ -144,20 +148,20 @@ def test_cell_params_replaces_only_the_axes():
 
 def test_to_attrs_is_json():
     for cfg in [design_cfg(), design_cfg("sweep=sobol", sweep__n_samples=64)]:
-        attrs = make_design(cfg).to_attrs()
+        attrs = make_design(sweep_spec(cfg)).to_attrs()
         assert json.loads(json.dumps(attrs)) == attrs
     assert attrs["cell_dims"] == ["cell"] and attrs["n_cells"] == 64
 
 
 def test_estimate_cube_bytes():
-    d = make_design(design_cfg("sweep=smoke"))
+    d = make_design(sweep_spec(design_cfg("sweep=smoke")))
     small = estimate_cube_bytes(d, 64)
     assert 0 < small < estimate_cube_bytes(d, 64, store_paths=True)
     assert small % d.n_cells == 0
 
 
 def test_forced_chunks():
-    d = make_design(design_cfg("sweep=smoke"), chunks=(1, 2, 1, 2))
+    d = make_design(sweep_spec(design_cfg("sweep=smoke")), chunks=(1, 2, 1, 2))
     assert d.chunks == (1, 2, 1, 2) and d.n_blocks == 3 * 2
     _covered_once(d)
 
@@ -168,9 +172,9 @@ def test_forced_chunks():
 @pytest.mark.parametrize("method", ["lhs", "sobol"])
 def test_sampled_within_bounds_and_reproducible(method):
     ch = {"sweep__n_samples": 128, "sweep__axes__leverage": [0.5, 2.5]}
-    a = make_design(design_cfg(f"sweep={method}", **ch))
-    b = make_design(design_cfg(f"sweep={method}", **ch))
-    c = make_design(design_cfg(f"sweep={method}", seed=1, **ch))
+    a = make_design(sweep_spec(design_cfg(f"sweep={method}", **ch)))
+    b = make_design(sweep_spec(design_cfg(f"sweep={method}", **ch)))
+    c = make_design(sweep_spec(design_cfg(f"sweep={method}", seed=1, **ch)))
     assert a.cell_dims == ("cell",) and a.shape == (128,)
     np.testing.assert_array_equal(a.table, b.table)
     assert not np.array_equal(a.table, c.table)
@@ -182,7 +186,7 @@ def test_sampled_within_bounds_and_reproducible(method):
 
 
 def test_lhs_is_stratified():
-    d = make_design(design_cfg("sweep=lhs", sweep__n_samples=50))
+    d = make_design(sweep_spec(design_cfg("sweep=lhs", sweep__n_samples=50)))
     lo = np.array([0.0, -1.0, 0.0, 0.0])
     hi = np.array([3.0, 1.0, 1.0, 1.0])
     strata = np.floor((d.table - lo) / (hi - lo) * 50).astype(int)
@@ -192,7 +196,7 @@ def test_lhs_is_stratified():
 
 def test_sobol_rounds_up_to_a_power_of_two(caplog):
     with caplog.at_level(logging.INFO, logger="farm.plan.design"):
-        d = make_design(design_cfg("sweep=sobol", sweep__n_samples=100))
+        d = make_design(sweep_spec(design_cfg("sweep=sobol", sweep__n_samples=100)))
     assert d.n_cells == 128
     assert "128" in caplog.text
 
@@ -204,8 +208,8 @@ def test_csv_design(tmp_path):
     path = tmp_path / "cells.csv"
     path.write_text("leverage, depth_floor\n0.5,0.1\n1.5,0.2\n\n2.5,0.3\n")
     cfg = design_cfg("sweep=csv", sweep__csv=str(path), runtime__block_cells=2)
-    validate(cfg)
-    d = make_design(cfg)
+    make_plan(cfg)
+    d = make_design(sweep_spec(cfg))
     assert d.method == "csv" and d.axes == ("leverage", "depth_floor")
     assert d.shape == (3,) and d.chunks == (2,) and d.n_blocks == 2
     np.testing.assert_array_equal(d.table, [[0.5, 0.1], [1.5, 0.2], [2.5, 0.3]])
@@ -225,7 +229,7 @@ def test_csv_errors_name_the_file(tmp_path, text, needle):
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        validate(design_cfg("sweep=csv", sweep__csv=str(path)))
+        make_plan(design_cfg("sweep=csv", sweep__csv=str(path)))
     assert info.value.key == "sweep.csv" and needle in str(info.value)
 
 
@@ -243,7 +247,7 @@ def block_key(seed, seeding, design, block):
 
 
 def test_common_seeding_is_one_root_key_for_every_block():
-    d = make_design(design_cfg("sweep=smoke", runtime__block_cells=4))
+    d = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=4)))
     root = _key_data(root_key(0))
     for b in d.blocks():
         np.testing.assert_array_equal(_key_data(block_key(0, "common", d, b)), root)
@@ -254,7 +258,7 @@ def test_common_seeding_is_one_root_key_for_every_block():
 def test_independent_keys_do_not_depend_on_blocks():
     per_cell = {}
     for bc in (1, 5, 24):
-        d = make_design(design_cfg("sweep=smoke", runtime__block_cells=bc))
+        d = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=bc)))
         keys = np.empty((d.n_cells, 2), dtype=np.uint32)
         for b in d.blocks():
             k = block_key(0, "independent", d, b)
@@ -267,8 +271,8 @@ def test_independent_keys_do_not_depend_on_blocks():
 
 
 def test_independent_keys_follow_values_and_seed():
-    small = make_design(design_cfg("sweep=smoke", sweep__axes__leverage=[1.0]))
-    full = make_design(design_cfg("sweep=smoke"))
+    small = make_design(sweep_spec(design_cfg("sweep=smoke", sweep__axes__leverage=[1.0])))
+    full = make_design(sweep_spec(design_cfg("sweep=smoke")))
     # cell (leverage=1, ...) sits at different flat indices in the two designs
     a = _key_data(block_key(0, "independent", small, np.arange(small.n_cells)))
     b = _key_data(block_key(0, "independent", full, np.arange(8, 16)))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _faults import nan_cells
 
 import analysis
-from conftest import FARM_SMALL, farm_cfg
+from conftest import farm_cfg
 from farm.cli import main
-from farm.run.sweep import run_sweep
+from farm.plan.plan import make_plan
+from farm.run.sweep import run_sweep, summary_text
 from farm.store.cube import open_existing
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -23,14 +25,15 @@ DONE = (1, 3)
 
 
 def test_nan_cells_fail_the_rest_of_the_block_is_done_and_a_rerun_redoes_them(
-        tmp_path, capsys, monkeypatch):
+        tmp_path, capsys):
     """Cells 5 and 6 (block 1 of 4 cells) get NaN outputs in the worker, as the kernel
-    returns them for a cell with a NaN anywhere (FARM_FAULT_NAN_CELLS: validated
-    parameters are meant to give finite outputs, so the fault is injected)."""
+    returns them for a cell with a NaN anywhere (validated parameters are meant to give
+    finite outputs, so the fault is injected by the test's block runner)."""
     url = tmp_path / "nan.zarr"
-    monkeypatch.setenv("FARM_FAULT_NAN_CELLS", "5,6")
-    assert main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}"]) == 1
-    out = capsys.readouterr().out
+    plan = make_plan(farm_cfg(tmp_path, name="nan"))
+    report = run_sweep(plan, runner=nan_cells([5, 6]))
+    assert not report.ok
+    out = summary_text(report, plan)
     assert "FAILED : blocks 1" in out and "FAILED : cells 5, 6 (NaN or inf outputs)" in out
     where = "cell 5 (leverage=0, correlation=0.8, fed_put=0, integration=1)"
     assert f"{where}: non-finite outputs drawdown_btc[mean]=nan" in out
@@ -56,11 +59,11 @@ def test_nan_cells_fail_the_rest_of_the_block_is_done_and_a_rerun_redoes_them(
     opened = analysis.open_cube(str(url), allow_incomplete=True)
     assert np.isnan(opened["p_systemic"].values.ravel()[[5, 6]]).all()
 
-    again = run_sweep(farm_cfg(tmp_path, name="nan"), progress=False)  # redoes block 1
+    again = run_sweep(make_plan(farm_cfg(tmp_path, name="nan")),
+                      runner=nan_cells([5, 6]))  # redoes block 1
     assert again.done_before == 5 and set(again.failed) == {1}
     assert sorted(again.failed_cells) == [5, 6]
-    monkeypatch.delenv("FARM_FAULT_NAN_CELLS")
-    fixed = run_sweep(farm_cfg(tmp_path, name="nan"), progress=False)
+    fixed = run_sweep(make_plan(farm_cfg(tmp_path, name="nan")))
     assert fixed.ok and fixed.done_before == 5 and fixed.done_now == 1
     cube = open_existing(str(url))
     assert np.isin(cube.cell_status(), DONE).all() and cube.failed_blocks() == {}
@@ -70,7 +73,7 @@ def test_nan_cells_fail_the_rest_of_the_block_is_done_and_a_rerun_redoes_them(
 
 def test_capped_cells_are_flagged_done_and_not_redone(tmp_path, capsys):
     capped = ("model.max_rounds=1", "model.capped_limit=0.001")
-    report = run_sweep(farm_cfg(tmp_path, *capped, name="capped"), progress=False)
+    report = run_sweep(make_plan(farm_cfg(tmp_path, *capped, name="capped")))
     assert report.ok and report.done_now == 6 and report.cells_flagged > 0
     cube = open_existing(str(tmp_path / "capped.zarr"))
     status = cube.cell_status()
@@ -80,7 +83,7 @@ def test_capped_cells_are_flagged_done_and_not_redone(tmp_path, capsys):
     capped_share = ds["capped_steps"].sel(stat="mean").values
     np.testing.assert_array_equal(status == 3, capped_share > 0.001)
 
-    again = run_sweep(farm_cfg(tmp_path, *capped, name="capped"), progress=False)
+    again = run_sweep(make_plan(farm_cfg(tmp_path, *capped, name="capped")))
     assert again.done_now == 0 and again.done_before == 6 and again.ok  # done: not redone
 
     n = report.cells_flagged

@@ -131,7 +131,7 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path):
 
 
 def test_summary_splits_the_wall_time_into_setup_and_blocks():
-    from farm.plan.config import compose_config
+    from farm.plan.compose import compose_config
     from farm.run.sweep import RunReport, summary_text
 
     cfg = compose_config(["sweep=smoke"])

@@ -10,9 +10,11 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _faults import crash_once, failing_blocks, kill_when_blocks_done
 
 from conftest import FARM_SMALL, cube_arrays, farm_cfg
 from farm.plan.design import cell_params, make_design
+from farm.plan.plan import make_plan, sweep_spec
 from farm.run.sweep import run_sweep
 from farm.store.cube import open_existing
 from kernels import simulate_block
@@ -32,7 +34,7 @@ def reference_cube(tmp_path_factory):
     """The small sweep run once, uninterrupted, with 2 workers and blocks of 4 cells."""
     tmp = tmp_path_factory.mktemp("ref")
     cfg = farm_cfg(tmp, "runtime.workers=2", name="ref")
-    report = run_sweep(cfg, progress=False)
+    report = run_sweep(make_plan(cfg))
     assert report.ok and report.done_now == report.n_blocks == 6
     return tmp / "ref.zarr", cube_arrays(tmp / "ref.zarr")
 
@@ -51,9 +53,9 @@ def test_cube_is_complete_and_named(reference_cube):
 
 def test_identical_for_one_worker_and_other_block_size(tmp_path, reference_cube):
     _, ref = reference_cube
-    run_sweep(farm_cfg(tmp_path, "runtime.workers=1", name="w1"), progress=False)
+    run_sweep(make_plan(farm_cfg(tmp_path, "runtime.workers=1", name="w1")))
     assert_identical(cube_arrays(tmp_path / "w1.zarr"), ref)
-    run_sweep(farm_cfg(tmp_path, "runtime.block_cells=8", name="b8"), progress=False)
+    run_sweep(make_plan(farm_cfg(tmp_path, "runtime.block_cells=8", name="b8")))
     assert open_existing(str(tmp_path / "b8.zarr")).n_blocks == 3
     assert_identical(cube_arrays(tmp_path / "b8.zarr"), ref)
 
@@ -61,7 +63,7 @@ def test_identical_for_one_worker_and_other_block_size(tmp_path, reference_cube)
 def test_each_cell_equals_the_kernel_called_directly(reference_cube):
     url, ref = reference_cube
     cfg = farm_cfg(url.parent, name="ref")
-    design = make_design(cfg)
+    design = make_design(sweep_spec(cfg))
     cells = np.array([0, 7, 23])
     res = simulate_block(cell_params(cfg.model, design, cells), key=jax.random.key(cfg.seed),
                          n_paths=32, n_steps=24)
@@ -73,33 +75,30 @@ def test_each_cell_equals_the_kernel_called_directly(reference_cube):
 
 def test_rerun_of_a_finished_sweep_does_no_work(reference_cube):
     url, ref = reference_cube
-    report = run_sweep(farm_cfg(url.parent, name="ref"), progress=False)
+    report = run_sweep(make_plan(farm_cfg(url.parent, name="ref")))
     assert report.done_now == 0 and report.done_before == 6
     assert_identical(cube_arrays(url), ref)
 
 
-def test_failed_block_is_recorded_and_a_rerun_completes_only_it(tmp_path, reference_cube,
-                                                                monkeypatch):
+def test_failed_block_is_recorded_and_a_rerun_completes_only_it(tmp_path, reference_cube):
     _, ref = reference_cube
     cfg = farm_cfg(tmp_path, "runtime.retries=1", name="fail")
-    monkeypatch.setenv("FARM_FAULT_FAIL_BLOCKS", "2")
-    report = run_sweep(cfg, progress=False)
+    report = run_sweep(make_plan(cfg), runner=failing_blocks([2]))
     assert set(report.failed) == {2} and "injected fault" in report.failed[2]
     assert report.done_now == 5
     cube = open_existing(str(tmp_path / "fail.zarr"))
     assert list(cube.block_status()) == [1, 1, 2, 1, 1, 1]
     assert "injected fault" in cube.failed_blocks()[2]
-    monkeypatch.delenv("FARM_FAULT_FAIL_BLOCKS")
-    again = run_sweep(cfg, progress=False)
+    again = run_sweep(make_plan(cfg))
     assert again.ok and again.done_now == 1 and again.done_before == 5
     assert_identical(cube_arrays(tmp_path / "fail.zarr"), ref)
 
 
-def test_worker_killed_during_a_task_is_retried(tmp_path, reference_cube, monkeypatch):
+def test_worker_killed_during_a_task_is_retried(tmp_path, reference_cube):
     _, ref = reference_cube
     marker = tmp_path / "crashed"
-    monkeypatch.setenv("FARM_FAULT_CRASH_ONCE", f"3:{marker}")
-    report = run_sweep(farm_cfg(tmp_path, name="crash"), progress=False)
+    report = run_sweep(make_plan(farm_cfg(tmp_path, name="crash")),
+                       runner=crash_once(3, str(marker)))
     assert marker.exists(), "the fault was not injected"
     assert report.ok and report.done_now == 6
     assert_identical(cube_arrays(tmp_path / "crash.zarr"), ref)
@@ -115,13 +114,16 @@ def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, referen
     _, ref = reference_cube
     url = tmp_path / "killed.zarr"
     args = ["run", "--no-progress", *FARM_SMALL, f"store.url={url}", "runtime.workers=1"]
-    proc = _farm(*args, env={"FARM_FAULT_KILL_AFTER_BLOCKS": "2"})
-    assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL
+    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    kill_when_blocks_done(proc, lambda: open_existing(str(url), read_only=True).block_status(),
+                          2)
+    assert proc.returncode == -9, proc.stderr.read()[-2000:]  # SIGKILL
     done = open_existing(str(url)).block_status()
     assert 2 <= int(np.sum(done == 1)) < 6, done
     # a block in flight when the driver died may still land (its worker finishes it
     # before Ray notices the driver is gone): count what the rerun found done
-    report = run_sweep(farm_cfg(tmp_path, name="killed"), progress=False)
+    report = run_sweep(make_plan(farm_cfg(tmp_path, name="killed")))
     assert report.done_before >= int(np.sum(done == 1)) and report.ok
     assert report.done_now == 6 - report.done_before >= 1
     assert_identical(cube_arrays(url), ref)

@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 from conftest import farm_cfg
-from farm.plan.design import make_design
+from farm.plan.plan import make_plan
 from farm.run.sweep import _tasks
 from farm.store.cube import Cube
 
@@ -31,15 +31,14 @@ def _modules_after(code: str) -> set[str]:
 
 def test_driver_prepares_a_run_without_importing_jax(tmp_path):
     modules = _modules_after(f"""
-        from farm.plan.config import compose_config
-        from farm.plan.design import make_design
+        from farm.plan.compose import compose_config
+        from farm.plan.plan import make_plan
         from farm.store.provenance import prng_attrs
-        from farm.run.sweep import _tasks, open_or_create, storage_options
-        cfg = compose_config(["sweep=smoke", "store.url={tmp_path / 'c.zarr'}",
-                              "sweep.seeding=independent"])
-        design = make_design(cfg)
-        cube, design = open_or_create(cfg, design, str(cfg.store.url), storage_options(cfg))
-        tasks = list(_tasks(cfg, design, list(range(design.n_blocks))))
+        from farm.run.sweep import _tasks, open_or_create
+        plan = make_plan(compose_config(["sweep=smoke", "store.url={tmp_path / 'c.zarr'}",
+                                         "sweep.seeding=independent"]))
+        cube, plan = open_or_create(plan)
+        tasks = list(_tasks(plan, list(range(plan.design.n_blocks))))
         assert tasks[0].hash_words.shape == (len(tasks[0].params.leverage), 2)
         cube.finalize(prng_attrs([{{"jax_prng_impl": "threefry2x32"}}]))
     """)
@@ -48,9 +47,7 @@ def test_driver_prepares_a_run_without_importing_jax(tmp_path):
 
 
 def test_worker_unpickles_a_task_without_hydra_or_xarray(tmp_path):
-    cfg = farm_cfg(tmp_path, name="w")
-    design = make_design(cfg)
-    task = next(_tasks(cfg, design, [0]))
+    task = next(_tasks(make_plan(farm_cfg(tmp_path, name="w")), [0]))
     blob = tmp_path / "task.pkl"
     blob.write_bytes(pickle.dumps((task, Cube(str(tmp_path / "w.zarr")))))
     modules = _modules_after(f"""

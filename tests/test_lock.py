@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from _cube_helpers import moto_s3
 
+from farm.errors import StoreRefusedError
 from farm.store.lock import StoreLock, StoreLockedError, break_lock, lock_url, read_lock
-from farm.store.storage import StoreRefusedError
 
 ROOT = Path(__file__).resolve().parent.parent
 

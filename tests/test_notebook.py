@@ -19,10 +19,11 @@ def test_notebook_is_committed_without_outputs():
 def test_notebook_executes(tmp_path, monkeypatch, ray_local):
     """Runs on a small cube made by the farm (the notebook's own sweep is skipped)."""
     from conftest import farm_cfg
+    from farm.plan.plan import make_plan
     from farm.run.sweep import run_sweep
 
     cfg = farm_cfg(tmp_path, name="nb")
-    assert run_sweep(cfg, progress=False).ok
+    assert run_sweep(make_plan(cfg)).ok
     monkeypatch.setenv("FARM_NOTEBOOK_CUBE", str(tmp_path / "nb.zarr"))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3",

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from _faults import kill_when_blocks_done
 from _raycluster import REPO, free_ports
 
 from conftest import FARM_SMALL, cube_arrays
@@ -36,7 +37,7 @@ def s3_server(tmp_path):
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "RAY_ADDRESS", "FARM_FAULT"))}
+           if not k.startswith(("AWS_", "RAY_ADDRESS"))}
     env.update({
         "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -69,8 +70,11 @@ def test_s3_sweep_interrupted_resumed_equals_local(s3_server, tmp_path):
     run = ["run", "--no-progress", *FARM_SMALL, f"store.url={url}",
            f"store.endpoint_url={endpoint}", "runtime.workers=1"]
 
-    proc = _farm(run, env, {"FARM_FAULT_KILL_AFTER_BLOCKS": "2"})
-    assert proc.returncode == -9, proc.stderr[-3000:]  # the driver died like kill -9
+    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", *run], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    kill_when_blocks_done(proc, lambda: open_existing(url, opts, read_only=True).block_status(),
+                          2)
+    assert proc.returncode == -9, proc.stderr.read()[-3000:]  # the driver died like kill -9
     done = open_existing(url, opts, read_only=True).block_status()
     assert 2 <= int(np.sum(done == 1)) < len(done), done
 

@@ -1,4 +1,4 @@
-"""Expand ``cfg.sweep`` into cells and blocks (docs/internal-contracts.md, farm.plan.design).
+"""Expand a sweep into cells and blocks (docs/internal-contracts.md, farm.plan.design).
 
 A *cell* is one combination of swept model parameter values; a *block* is the
 set of cells one task simulates and one Zarr chunk stores.
@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
+from farm.errors import ConfigError
 from farm.plan.blocks import Block
-from farm.plan.config import ConfigError, model_values
 from kernels.cubeformat import grid_chunks
 
 __all__ = [
     "Block",
     "Design",
+    "SweepSpec",
     "cell_params",
     "estimate_cube_bytes",
     "grid_chunks",
@@ -77,6 +77,14 @@ class Design:
             raise ValueError(f"table has shape {self.table.shape}, expected {(n, len(self.axes))}")
         object.__setattr__(self, "n_cells", n)
         object.__setattr__(self, "n_blocks", math.prod(self.chunk_grid))
+
+    def rechunk(self, chunks: Sequence[int]) -> Design:
+        """The same cells with another chunk (= block) shape, e.g. an existing store's."""
+        chunks = tuple(int(c) for c in chunks)
+        if len(chunks) != len(self.shape):
+            raise ValueError(f"chunks {chunks} do not match the design's dims {self.cell_dims}")
+        return Design(self.method, self.axes, self.cell_dims, self.shape, chunks, self.coords,
+                      self.table)
 
     @property
     def chunk_grid(self) -> tuple[int, ...]:
@@ -122,12 +130,6 @@ class Design:
         if self.method == "grid":
             out["coords"] = {a: [float(v) for v in self.coords[a]] for a in self.axes}
         return out
-
-
-def _axes(cfg: DictConfig) -> dict[str, list[Any]]:
-    axes = OmegaConf.to_container(cfg.sweep.axes, resolve=True) or {}
-    assert isinstance(axes, dict)
-    return {str(k): v for k, v in axes.items()}
 
 
 def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
@@ -232,51 +234,57 @@ def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
     return header, table
 
 
-def make_design(cfg: DictConfig, *, chunks: Sequence[int] | None = None) -> Design:
-    """Expand ``cfg.sweep`` (with ``cfg.seed`` and ``cfg.runtime.block_cells``).
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a design is made of (plain values, no config object): ``method`` grid | lhs |
+    sobol | csv, ``axes`` name -> values (grid) or ``[lo, hi]`` (lhs, sobol), ``n_samples``,
+    ``csv`` (path, for method csv), ``block_cells`` and the root ``seed`` (lhs/sobol)."""
 
-    ``chunks`` forces the chunk shape (e.g. an existing store's, on resume).
-    Raises ConfigError for a malformed sweep (``farm.plan.config.validate`` checks more).
-    """
-    sw = cfg.sweep
-    block_cells = int(cfg.runtime.block_cells)
+    method: str
+    axes: dict[str, list[Any]]
+    n_samples: int
+    csv: str | None
+    block_cells: int
+    seed: int
+
+
+def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Design:
+    """Expand a sweep into its :class:`Design`. ``chunks`` forces the chunk shape (e.g. an
+    existing store's, on resume). Raises ConfigError for a malformed sweep."""
+    block_cells = int(spec.block_cells)
     if block_cells < 1:
         raise ConfigError("runtime.block_cells", block_cells, "an integer >= 1")
-    method = str(sw.method)
+    method = str(spec.method)
+    axes = {str(k): v for k, v in dict(spec.axes).items()}
     if method == "grid":
-        design = _grid(_axes(cfg), block_cells)
+        design = _grid(axes, block_cells)
     elif method in ("lhs", "sobol"):
-        axes = _axes(cfg)
         if not axes:
             raise ConfigError("sweep.axes", {}, f"at least one axis [lo, hi] for method={method}")
-        table = _qmc(method, axes, int(sw.n_samples), int(cfg.seed))
+        table = _qmc(method, axes, int(spec.n_samples), int(spec.seed))
         design = _sampled(method, tuple(axes), table, block_cells)
     elif method == "csv":
-        if not sw.csv:
-            raise ConfigError("sweep.csv", sw.csv, "the path of a CSV file for method=csv")
-        names, table = read_csv_design(sw.csv)
+        if not spec.csv:
+            raise ConfigError("sweep.csv", spec.csv, "the path of a CSV file for method=csv")
+        names, table = read_csv_design(spec.csv)
         design = _sampled("csv", names, table, block_cells)
     else:
         raise ConfigError("sweep.method", method, "grid | lhs | sobol | csv")
     if chunks is not None:
-        chunks = tuple(int(c) for c in chunks)
-        if len(chunks) != len(design.shape):
-            raise ValueError(f"chunks {chunks} do not match the design's dims {design.cell_dims}")
-        design = Design(design.method, design.axes, design.cell_dims, design.shape, chunks,
-                        design.coords, design.table)
+        design = design.rechunk(chunks)
     log.debug("design %s: %d cells, %d blocks of %s", method, design.n_cells, design.n_blocks,
               design.chunks)
     return design
 
 
-def cell_params(cfg_model: Any, design: Design, cells: np.ndarray, *,
+def cell_params(model: Any, design: Design, cells: np.ndarray, *,
                 validate: bool = False) -> Any:
     """Stacked :class:`~kernels.params.ModelParams` for ``cells`` (leading cells axis).
 
-    ``cfg_model`` is ``cfg.model`` (DictConfig), a mapping or a ModelParams: the
-    model's values, with the swept axes replaced by each cell's values. Every
-    leaf is float64 with shape ``(len(cells),)`` (vector fields ``(len(cells), k)``).
-    ``validate=True`` range-checks the block (``kernels.params.validate_params``).
+    ``model`` is a ModelParams (or a mapping of its fields): the model's values, with
+    the swept axes replaced by each cell's values. Every leaf is float64 with shape
+    ``(len(cells),)`` (vector fields ``(len(cells), k)``). ``validate=True`` range-checks
+    the block (``kernels.params.validate_params``).
     """
     from kernels.params import ModelParams, make_params, repeat_params, validate_params
 
@@ -285,8 +293,8 @@ def cell_params(cfg_model: Any, design: Design, cells: np.ndarray, *,
         raise ValueError("cell_params needs at least one cell")
     if idx.min() < 0 or idx.max() >= design.n_cells:
         raise IndexError(f"cell indices must be in [0, {design.n_cells})")
-    base = cfg_model if isinstance(cfg_model, ModelParams) else make_params(
-        model_values(cfg_model), validate=False)
+    base = model if isinstance(model, ModelParams) else make_params(
+        {k: v for k, v in dict(model).items() if k != "t_dof"}, validate=False)
     block = repeat_params(base, idx.size)
     swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
     params = block._replace(**swept)

@@ -1,6 +1,6 @@
-"""Range and design checks behind :func:`farm.plan.config.validate`.
+"""Range and design checks behind :func:`farm.plan.make_plan`.
 
-Each check raises :class:`farm.plan.config.ConfigError` naming the config key, the
+Each check raises :class:`farm.errors.ConfigError` naming the config key, the
 value and what is allowed. Model ranges are those declared in
 :mod:`kernels.paramspec` and enforced by :func:`kernels.params.validate_params`; their
 messages ("model parameter fund_capital=0 is out of range; allowed: [1e+06, 1e+14]
@@ -20,10 +20,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from farm.plan.config import SEED_MAX, ConfigError, model_values
+from farm.errors import ConfigError
+from farm.plan.identity import model_values
 from farm.plan.schema import METHODS, SEEDINGS
+from kernels.keys import SEED_MAX
 
-__all__ = ["VALIDATE_CHUNK", "check_axis_name", "params_error", "validate_config"]
+__all__ = ["VALIDATE_CHUNK", "check_axis_name", "check_cells", "params_error",
+           "validate_config"]
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,13 @@ def _min_int(key: str, value: Any, low: int, what: str = "") -> None:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Validate a composed config in place (no changes); raise ConfigError on a problem."""
+    """Validate a composed config in place (no changes) up to its design: everything but
+    the cells (:func:`check_cells`, once the design is built); raise ConfigError."""
     _check_top(cfg)
     _check_model(cfg)
     _check_runtime(cfg)
     _check_store(cfg)
     _check_sweep(cfg)
-    _check_cells(cfg)
 
 
 def _check_top(cfg: DictConfig) -> None:
@@ -211,13 +214,13 @@ def _short(values: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _check_cells(cfg: DictConfig) -> None:
-    """Build the design and validate every cell's parameters (in chunks)."""
-    from farm.plan.design import cell_params, make_design
+def check_cells(model: Any, design: Any, *, csv: bool, value_for: Callable[[str], Any]) -> None:
+    """Validate every cell's parameters (the model with the design's values, in chunks of
+    :data:`VALIDATE_CHUNK`); errors name ``sweep.axes.<p>``, ``sweep.csv`` or ``model.<p>``."""
+    from farm.plan.design import cell_params
     from kernels.params import validate_params
 
-    design = make_design(cfg)
-    csv_cols = set(design.axes) if cfg.sweep.method == "csv" else set()
+    csv_cols = set(design.axes) if csv else set()
 
     def key_for(name: str) -> str:
         if name in csv_cols:
@@ -226,9 +229,9 @@ def _check_cells(cfg: DictConfig) -> None:
 
     for start in range(0, design.n_cells, VALIDATE_CHUNK):
         cells = np.arange(start, min(start + VALIDATE_CHUNK, design.n_cells))
-        params = cell_params(cfg.model, design, cells)
+        params = cell_params(model, design, cells)
         try:
             validate_params(params)
         except ValueError as exc:
-            raise params_error(exc, key_for, lambda n: cfg.model[n]) from None
+            raise params_error(exc, key_for, value_for) from None
     log.debug("validated %d cells of a %s design", design.n_cells, design.method)

@@ -12,12 +12,9 @@ compiles the kernel once per shape. In-flight tasks are capped with
 raised (``retry_exceptions``); a block that still fails is reported back to
 the driver, which records it and goes on.
 
-Fault injection for tests (environment variables, read by the task):
-``FARM_FAULT_FAIL_BLOCKS=3,5`` makes those blocks raise on every attempt;
-``FARM_FAULT_CRASH_ONCE=3:/tmp/marker`` kills the worker process the first
-time block 3 runs (the marker file records that it happened);
-``FARM_FAULT_NAN_CELLS=0,2`` makes the kernel's statistics and probabilities of those
-cells (flat indices) NaN, as the kernel returns them for a cell with a NaN anywhere.
+A task is :func:`run_block`, :func:`compute_block` then :func:`store_block`; the
+dispatcher takes the function to run as an argument, so the tests' fault injection
+(failing, crashing or NaN-producing blocks) lives in the tests, not here.
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ from farm.store.layout import STATUS_FLAGGED
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = ("FARM_FAULT_FAIL_BLOCKS", "FARM_FAULT_CRASH_ONCE", "FARM_FAULT_NAN_CELLS")
 # XLA's own thread pool would fight the Ray workers for cores: one thread per worker.
 # NPROC=1 sizes XLA's CPU client pool (tf_XLAEigen) to one thread; without it each
 # worker hands work between threads on every core, and with two workers on two cores
@@ -62,7 +58,6 @@ class BlockTask:
     t_dof: int
     dtype: str
     store_paths: bool
-    faults: tuple[tuple[str, str], ...] = ()  # FARM_FAULT_* of the driver (test hooks)
     axes: tuple[str, ...] = ()  # swept parameters: name a failed cell by its coordinates
 
 
@@ -84,60 +79,45 @@ class BlockReceipt:
     flagged_cells: int = 0  # cells written with status 3 (done, flagged)
 
 
-def fault_settings() -> tuple[tuple[str, str], ...]:
-    """The driver's FARM_FAULT_* variables, shipped with each task."""
-    return tuple((k, os.environ[k]) for k in FAULT_ENV if os.environ.get(k))
+@dataclass
+class BlockResults:
+    """A block's numbers, trimmed to its cells (before they are checked and written)."""
+
+    stats: dict[str, np.ndarray]
+    probs: dict[str, np.ndarray]
+    paths: dict[str, np.ndarray] | None
+    entered: float  # time.time() when the task started
+    started: float  # time.perf_counter() when the task started
+    kernel_s: float  # simulate_block, compile included when it compiled
 
 
-def _inject_faults(index: int, faults: tuple[tuple[str, str], ...]) -> None:
-    env = dict(faults)
-    fail = env.get("FARM_FAULT_FAIL_BLOCKS", "")
-    if fail and str(index) in {s.strip() for s in fail.split(",")}:
-        raise RuntimeError(f"injected fault: block {index} fails (FARM_FAULT_FAIL_BLOCKS)")
-    crash = env.get("FARM_FAULT_CRASH_ONCE", "")
-    if crash:
-        target, _, marker = crash.partition(":")
-        if int(target) == index and marker and not os.path.exists(marker):
-            with open(marker, "w") as fh:
-                fh.write(str(os.getpid()))
-            log.warning("injected fault: killing worker %d in block %d", os.getpid(), index)
-            os._exit(17)
-
-
-def _inject_nan(cells: np.ndarray, stats: dict, probs: dict,
-                faults: tuple[tuple[str, str], ...]) -> None:
-    """FARM_FAULT_NAN_CELLS: NaN statistics and probabilities for the listed cells."""
-    listed = dict(faults).get("FARM_FAULT_NAN_CELLS", "")
-    rows = np.flatnonzero(np.isin(cells, [int(c) for c in listed.split(",") if c.strip()]))
-    for results in (stats, probs):
-        for name, values in results.items():
-            results[name] = np.array(values)  # the kernel's arrays are read-only
-            results[name][rows] = np.nan
-
-
-def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
-    """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
-    entered = time.time()
-    start = time.perf_counter()
-    from farm.store.provenance import jax_prng_info
-    from kernels import COMPILE_COUNTER, simulate_block
+def compute_block(task: BlockTask) -> BlockResults:
+    """Simulate one block's cells (padded to the static block size; the padding dropped)."""
+    entered, started = time.time(), time.perf_counter()
+    from kernels import simulate_block
     from kernels.keys import key_from_words
 
-    _inject_faults(task.block.index, task.faults)
-    t_kernel = time.perf_counter()
     key = key_from_words(task.seed, task.hash_words)
     res = simulate_block(task.params, key=key, n_paths=task.n_paths, n_steps=task.n_steps,
                          t_dof=task.t_dof, dtype=task.dtype, return_paths=task.store_paths,
                          validate=False)
     n = len(task.block.cells)
-    stats = {k: v[:n] for k, v in res.stats.items()}
-    probs = {k: v[:n] for k, v in res.probs.items()}
-    paths = None if res.paths is None else {k: v[:n] for k, v in res.paths.items()}
-    if task.faults:
-        _inject_nan(np.asarray(task.block.cells), stats, probs, task.faults)
-    status, failed = _check(task, stats, probs)
+    return BlockResults(
+        stats={k: np.array(v[:n]) for k, v in res.stats.items()},
+        probs={k: np.array(v[:n]) for k, v in res.probs.items()},
+        paths=None if res.paths is None else {k: v[:n] for k, v in res.paths.items()},
+        entered=entered, started=started, kernel_s=time.perf_counter() - started)
+
+
+def store_block(task: BlockTask, cube: Any, res: BlockResults) -> BlockReceipt:
+    """Check every cell (NaN/inf -> failed, too many capped steps -> flagged) and write the
+    block's data, then its status, into ``cube``; return the receipt."""
+    from farm.store.provenance import jax_prng_info
+    from kernels import COMPILE_COUNTER
+
+    status, failed = _check(task, res.stats, res.probs)
     t_write = time.perf_counter()
-    cube.write_block(task.block, stats, probs, paths, status=status)
+    cube.write_block(task.block, res.stats, res.probs, res.paths, status=status)
     t_end = time.perf_counter()
     try:
         import ray
@@ -145,11 +125,16 @@ def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
     except Exception:  # pragma: no cover - outside Ray
         node = "local"
-    return BlockReceipt(task.block.index, n, time.perf_counter() - start, node, os.getpid(),
-                        COMPILE_COUNTER["simulate_block"], tuple(sorted(jax_prng_info().items())),
-                        kernel_s=t_write - t_kernel,
-                        write_s=t_end - t_write, entered=entered, failed_cells=failed,
+    return BlockReceipt(task.block.index, len(task.block.cells), t_end - res.started, node,
+                        os.getpid(), COMPILE_COUNTER["simulate_block"],
+                        tuple(sorted(jax_prng_info().items())), kernel_s=res.kernel_s,
+                        write_s=t_end - t_write, entered=res.entered, failed_cells=failed,
                         flagged_cells=int((status == STATUS_FLAGGED).sum()))
+
+
+def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
+    """Run one block and write it into ``cube`` (in the calling process: a Ray worker)."""
+    return store_block(task, cube, compute_block(task))
 
 
 def _check(task: BlockTask, stats: dict, probs: dict) -> tuple[np.ndarray, tuple]:
@@ -232,7 +217,8 @@ def _prestart_workers(n: int) -> None:
 def dispatch(tasks: Iterable[BlockTask], cube: Any, *, max_in_flight: int, retries: int,
              cpus_per_task: int = 1,
              on_done: Callable[[BlockReceipt], None] = lambda r: None,
-             on_failed: Callable[[Any, str], None] = lambda b, m: None) -> None:
+             on_failed: Callable[[Any, str], None] = lambda b, m: None,
+             runner: Callable[[BlockTask, Any], BlockReceipt] = run_block) -> None:
     """Submit ``tasks`` with at most ``max_in_flight`` outstanding; stream completions.
 
     Parameters are sent per task (a few KB); the cube handle is ``ray.put`` once.
@@ -240,7 +226,7 @@ def dispatch(tasks: Iterable[BlockTask], cube: Any, *, max_in_flight: int, retri
     import ray
 
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=retries,
-                        retry_exceptions=True)(run_block)
+                        retry_exceptions=True)(runner)
     cube_ref = ray.put(cube)
     pending: dict[Any, Any] = {}
     it = iter(tasks)

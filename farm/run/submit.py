@@ -17,7 +17,6 @@ after a few seconds.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -25,17 +24,17 @@ import os
 import re
 import shlex
 import socket
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
+
+from farm.errors import SubmitError
 
 __all__ = [
     "DEFAULT_ADDRESS",
     "PASSED_ENV",
     "RUNTIME_EXCLUDES",
     "SubmitError",
-    "add_cluster_parsers",
     "build_entrypoint",
     "build_runtime_env",
     "list_jobs",
@@ -82,8 +81,6 @@ PASSED_ENV = (
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|ACCESS_KEY|CREDENTIAL|SESSION|PRIVATE|AUTH|_KEY\b")
 
 
-class SubmitError(RuntimeError):
-    """The cluster cannot be reached or refused the request (a one-line message)."""
 
 
 def _one_line(text: object) -> str:
@@ -193,7 +190,7 @@ async def _tail(client: Any, job_id: str, out: TextIO) -> None:
         out.flush()
 
 
-def _follow(client: Any, job_id: str, out: TextIO) -> int:
+def _follow(client: Any, job_id: str, out: TextIO, err: TextIO | None = None) -> int:
     """Stream the job's logs until it ends; 0 if it SUCCEEDED, else 1."""
     try:
         asyncio.run(_tail(client, job_id, out))
@@ -207,7 +204,7 @@ def _follow(client: Any, job_id: str, out: TextIO) -> int:
         status = _status_name(client.get_job_status(job_id))
     except Exception as exc:
         raise SubmitError(f"cannot read the status of job {job_id}: {_one_line(exc)}") from None
-    print(f"job {job_id}: {status}", file=sys.stderr)
+    (err or out).write(f"job {job_id}: {status}\n")
     return 0 if status == "SUCCEEDED" else 1
 
 
@@ -218,7 +215,8 @@ def submit(
     follow: bool,
     working_dir: str = ".",
     env_names: Sequence[str] = (),
-    out: TextIO | None = None,
+    out: TextIO,
+    err: TextIO | None = None,
 ) -> int:
     """Submit ``farm run <overrides>`` as a Ray job; prints the job id on stdout.
 
@@ -226,7 +224,6 @@ def submit(
     followed job ended otherwise. Raises :class:`SubmitError` if the cluster is
     unreachable or refuses the job.
     """
-    out = out or sys.stdout
     runtime_env = build_runtime_env(working_dir, env_names)
     entrypoint = build_entrypoint(overrides)
     client = _client(address)
@@ -238,12 +235,11 @@ def submit(
     log.info("submitted %s as job %s", entrypoint, job_id)
     if not follow:
         return 0
-    return _follow(client, job_id, out)
+    return _follow(client, job_id, out, err)
 
 
-def list_jobs(address: str | None, *, out: TextIO | None = None) -> int:
+def list_jobs(address: str | None, *, out: TextIO) -> int:
     """One line per job: id, status, start time, entrypoint."""
-    out = out or sys.stdout
     client = _client(address)
     try:
         jobs = client.list_jobs()
@@ -258,12 +254,12 @@ def list_jobs(address: str | None, *, out: TextIO | None = None) -> int:
     return 0
 
 
-def logs(job_id: str, address: str | None, follow: bool, *, out: TextIO | None = None) -> int:
+def logs(job_id: str, address: str | None, follow: bool, *, out: TextIO,
+         err: TextIO | None = None) -> int:
     """Print a job's logs; with ``follow`` stream them and return the job's outcome."""
-    out = out or sys.stdout
     client = _client(address)
     if follow:
-        return _follow(client, job_id, out)
+        return _follow(client, job_id, out, err)
     try:
         out.write(client.get_job_logs(job_id))
     except Exception as exc:
@@ -272,9 +268,8 @@ def logs(job_id: str, address: str | None, follow: bool, *, out: TextIO | None =
     return 0
 
 
-def stop(job_id: str, address: str | None, *, out: TextIO | None = None) -> int:
+def stop(job_id: str, address: str | None, *, out: TextIO) -> int:
     """Ask the cluster to stop a job; 0 if a stop was requested, 1 if it had ended."""
-    out = out or sys.stdout
     client = _client(address)
     try:
         stopped = client.stop_job(job_id)
@@ -282,65 +277,3 @@ def stop(job_id: str, address: str | None, *, out: TextIO | None = None) -> int:
         raise SubmitError(f"cannot stop job {job_id}: {_one_line(exc)}") from None
     print(f"job {job_id}: {'stop requested' if stopped else 'already ended'}", file=out)
     return 0 if stopped else 1
-
-
-# ---- argparse wiring ------------------------------------------------------------------
-def _address_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--address", default=None,
-        help=f"Ray dashboard URL (default: $RAY_ADDRESS, else {DEFAULT_ADDRESS})",
-    )
-
-
-def _cmd_submit(args: argparse.Namespace) -> int:
-    return submit(list(args.overrides), address=args.address, follow=args.follow,
-                  working_dir=args.working_dir, env_names=args.env or ())
-
-
-def _cmd_jobs(args: argparse.Namespace) -> int:
-    return list_jobs(args.address)
-
-
-def _cmd_logs(args: argparse.Namespace) -> int:
-    return logs(args.job_id, args.address, args.follow)
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    return stop(args.job_id, args.address)
-
-
-def add_cluster_parsers(subparsers: Any) -> None:
-    """Register ``submit``, ``jobs``, ``logs`` and ``stop`` on an argparse subparsers object.
-
-    Each sets ``func`` (``args.func(args) -> int``); :class:`SubmitError` means exit 2.
-    """
-    p = subparsers.add_parser(
-        "submit", help="run `farm run [overrides]` on a Ray cluster (Ray Jobs API)",
-        description="Submit `farm run OVERRIDES` to a running Ray cluster; the working "
-        "directory travels as the job's runtime environment. Prints the job id.",
-    )
-    _address_arg(p)
-    p.add_argument("--follow", action="store_true",
-                   help="stream the job's logs; exit 0 if it succeeded, else 1")
-    p.add_argument("--working-dir", default=".",
-                   help="directory shipped to the cluster (default: .)")
-    p.add_argument("--env", action="append", metavar="NAME",
-                   help="also pass this (non-secret) environment variable's value")
-    p.add_argument("overrides", nargs=argparse.REMAINDER,
-                   help="Hydra overrides for `farm run` (e.g. sweep=smoke store.url=s3://...)")
-    p.set_defaults(func=_cmd_submit)
-
-    p = subparsers.add_parser("jobs", help="list the cluster's jobs")
-    _address_arg(p)
-    p.set_defaults(func=_cmd_jobs)
-
-    p = subparsers.add_parser("logs", help="print (or follow) a job's logs")
-    p.add_argument("job_id")
-    _address_arg(p)
-    p.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
-    p.set_defaults(func=_cmd_logs)
-
-    p = subparsers.add_parser("stop", help="stop a running job")
-    p.add_argument("job_id")
-    _address_arg(p)
-    p.set_defaults(func=_cmd_stop)

@@ -1,4 +1,4 @@
-"""`farm run`: validate, expand the design, open or create the cube, dispatch, finish.
+"""`farm run`: open or create the plan's cube, dispatch the missing blocks, finish.
 
 The run is resumable by construction: the cube's ``status`` says which blocks
 are done, and a rerun with the same config dispatches only the missing or
@@ -13,21 +13,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from omegaconf import DictConfig
 
-from farm.plan.config import config_hash, model_values, to_yaml, validate
-from farm.plan.design import Design, cell_params, estimate_cube_bytes, make_design
+from farm.plan.design import estimate_cube_bytes
+from farm.plan.plan import Plan
 from farm.run.cellcheck import block_failure_message
-from farm.run.dispatch import BlockReceipt, BlockTask, dispatch, fault_settings, start_ray
-from farm.run.progress import Progress
+from farm.run.dispatch import BlockReceipt, BlockTask, dispatch, run_block, start_ray
 from farm.store.cube import (
     DONE_STATUSES,
     STATUS_DONE,
@@ -73,36 +69,47 @@ class RunReport:
         return not self.failed
 
 
-def storage_options(cfg: DictConfig) -> dict[str, Any]:
-    """fsspec options for the store; credentials stay in the environment (never here)."""
-    opts: dict[str, Any] = {}
-    if cfg.store.get("endpoint_url"):
-        opts["client_kwargs"] = {"endpoint_url": str(cfg.store.endpoint_url)}
-    return opts
+class ProgressLike(Protocol):
+    def update(self, cells: int, failed: int = 0) -> None: ...
+
+    def close(self) -> None: ...
 
 
-def estimate(cfg: DictConfig, design: Design) -> dict[str, float]:
+class _Silent:
+    def update(self, cells: int, failed: int = 0) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+ProgressFactory = Callable[[int, int, int], ProgressLike]
+"""``factory(total_cells, cells_done_before, paths_per_cell)`` -> a progress display."""
+
+
+def estimate(plan: Plan) -> dict[str, float]:
     """Store size (bytes) and wall time (s) estimates for ``--dry-run``."""
-    n_paths, n_steps = int(cfg.sweep.paths), int(cfg.sweep.steps)
-    workers = int(cfg.runtime.workers) or os.cpu_count() or 1
-    seconds = design.n_cells * n_paths * n_steps / (EST_PATH_STEPS_PER_CORE * workers)
-    return {"bytes": estimate_cube_bytes(design, n_paths, bool(cfg.store.paths)),
+    design, n_paths = plan.design, plan.sweep.paths
+    workers = plan.runtime.workers or os.cpu_count() or 1
+    seconds = design.n_cells * n_paths * plan.sweep.steps / (EST_PATH_STEPS_PER_CORE * workers)
+    return {"bytes": estimate_cube_bytes(design, n_paths, plan.store.paths),
             "seconds": seconds, "workers": workers}
 
 
-def dry_run_text(cfg: DictConfig, design: Design) -> str:
-    est = estimate(cfg, design)
-    n_paths = int(cfg.sweep.paths)
+def dry_run_text(plan: Plan) -> str:
+    design = plan.design
+    est = estimate(plan)
+    n_paths = plan.sweep.paths
     axes = ", ".join(f"{a}[{len(design.coords[a]) if design.method == 'grid' else '~'}]"
                      for a in design.axes) or "(none: one cell)"
     return "\n".join([
-        f"dry run: nothing written (store {cfg.store.url})",
+        f"dry run: nothing written (store {plan.store.url})",
         f"  design   : {design.method} over {axes}",
         f"  cells    : {design.n_cells}",
         f"  blocks   : {design.n_blocks} (chunks {tuple(design.chunks)} on "
         f"{', '.join(design.cell_dims)})",
         f"  paths    : {n_paths} per cell, {design.n_cells * n_paths} in all, "
-        f"{int(cfg.sweep.steps)} steps each",
+        f"{plan.sweep.steps} steps each",
         f"  size     : ~{_human_bytes(est['bytes'])} (uncompressed)",
         f"  time     : ~{_human_seconds(est['seconds'])} on {est['workers']} worker(s), "
         f"estimated at {EST_PATH_STEPS_PER_CORE:.1e} path-steps/s per core, plus start-up",
@@ -125,73 +132,70 @@ def _human_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def _tasks(cfg: DictConfig, design: Design, todo: list[int]) -> Iterator[BlockTask]:
+def _tasks(plan: Plan, todo: list[int]) -> Iterator[BlockTask]:
     """Build block tasks lazily (nothing accumulates over all cells). No JAX here: the
     worker makes the keys (:func:`kernels.keys.key_from_words`)."""
     from kernels.keys import seeding_words
-    from kernels.params import make_params
 
+    design = plan.design
     block_cells = math.prod(design.chunks)
-    base = make_params(model_values(cfg.model), validate=False)  # swept axes replaced per cell
-    seeding = str(cfg.sweep.seeding)
-    faults = fault_settings()
     for i in todo:
         block = design.block(i)
         cells = np.asarray(block.cells)
         padded = np.concatenate([cells, np.repeat(cells[-1:], block_cells - len(cells))])
-        params = cell_params(base, design, padded)
-        words = seeding_words(seeding, design.table[padded])
-        yield BlockTask(block=block, params=params, seed=int(cfg.seed), hash_words=words,
-                        n_paths=int(cfg.sweep.paths), n_steps=int(cfg.sweep.steps),
-                        t_dof=int(cfg.model.t_dof), dtype="float32",
-                        store_paths=bool(cfg.store.paths), faults=faults,
-                        axes=tuple(design.axes))
+        yield BlockTask(block=block, params=plan.cell_params(padded), seed=plan.sweep.seed,
+                        hash_words=seeding_words(plan.sweep.seeding, design.table[padded]),
+                        n_paths=plan.sweep.paths, n_steps=plan.sweep.steps, t_dof=plan.t_dof,
+                        dtype="float32", store_paths=plan.store.paths, axes=tuple(design.axes))
 
 
-def open_or_create(cfg: DictConfig, design: Design, url: str, opts: dict) -> tuple[Cube, Design]:
+def open_or_create(plan: Plan) -> tuple[Cube, Plan]:
     """Resume a compatible store (keeping its chunking), or create a new one."""
-    digest = config_hash(cfg)
-    cfg_yaml = to_yaml(cfg)
-    if cube_exists(url, opts) and not cfg.store.overwrite:
+    url, opts = plan.store.url, plan.store.storage_options()
+    if cube_exists(url, opts) and not plan.store.overwrite:
         cube = open_existing(url, opts)
-        cube.check_compatible(digest, cfg_yaml)
-        if tuple(cube.chunks) != tuple(design.chunks):
+        cube.check_compatible(plan.config_hash, plan.config_yaml)
+        if tuple(cube.chunks) != tuple(plan.design.chunks):
             log.info("resuming with the store's block layout %s (runtime.block_cells ignored)",
                      tuple(cube.chunks))
-            design = make_design(cfg, chunks=cube.chunks)
+            plan = plan.with_chunks(cube.chunks)
         cube.begin_run()
-        return cube, design
-    attrs = provenance_attrs(cfg_yaml, digest, design, int(cfg.seed), str(cfg.sweep.seeding),
-                             int(cfg.sweep.paths), int(cfg.sweep.steps))
-    cube = create_cube(url, design, attrs, store_paths=bool(cfg.store.paths),
-                       overwrite=bool(cfg.store.overwrite), storage_options=opts)
-    return cube, design
+        return cube, plan
+    sw = plan.sweep
+    attrs = provenance_attrs(plan.config_yaml, plan.config_hash, plan.design, sw.seed,
+                             sw.seeding, sw.paths, sw.steps)
+    cube = create_cube(url, plan.design, attrs, store_paths=plan.store.paths,
+                       overwrite=plan.store.overwrite, storage_options=opts)
+    return cube, plan
 
 
-def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
-    """Run (or resume) the sweep described by ``cfg``; returns a :class:`RunReport`.
+def run_sweep(plan: Plan, *, progress: ProgressFactory | None = None,
+              notify: Callable[[str], None] = log.info,
+              runner: Callable[..., BlockReceipt] = run_block) -> RunReport:
+    """Run (or resume) ``plan``; returns a :class:`RunReport`.
 
-    Raises ConfigError / StoreRefusedError for user errors before anything is written.
+    ``progress`` makes the progress display (the CLI's bar; none by default), ``notify``
+    receives one-line notes for the user (the nodes and CPUs found), ``runner`` runs one
+    block in a worker (:func:`farm.run.dispatch.run_block`; tests inject faults there).
+    Raises StoreRefusedError for user errors before anything is written.
     """
-    validate(cfg)
-    design = make_design(cfg)
-    url = str(cfg.store.url)
-    opts = storage_options(cfg)
+    url, opts = plan.store.url, plan.store.storage_options()
     started = time.perf_counter()
-    ray_started = _connect_cluster(cfg, url) if cfg.runtime.address else False
+    ray_started = _connect_cluster(plan) if plan.runtime.address else False
     try:
         with StoreLock(url, opts) as lock:
-            cube, design = open_or_create(cfg, design, url, opts)
+            cube, plan = open_or_create(plan)
+            design = plan.design
             status = cube.block_status(design)
             todo = [int(i) for i in np.flatnonzero(status != STATUS_DONE)]
             report = RunReport(url, design.n_cells, design.n_blocks,
                                int(np.sum(status == STATUS_DONE)))
             if todo:
-                started_here, cpus = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
+                started_here, cpus = start_ray(plan.runtime.address, plan.runtime.workers)
                 ray_started = ray_started or started_here
                 report.ray_started = ray_started
                 report.setup_seconds = time.perf_counter() - started
-                _dispatch_todo(cfg, design, cube, todo, report, lock, cpus, progress)
+                _dispatch_todo(plan, cube, todo, report, lock, cpus, progress, notify, runner)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
             cube.finalize(prng_attrs(report.prng, cube.attrs))
@@ -205,16 +209,16 @@ def run_sweep(cfg: DictConfig, *, progress: bool = True) -> RunReport:
     return report
 
 
-def _connect_cluster(cfg: DictConfig, url: str) -> bool:
+def _connect_cluster(plan: Plan) -> bool:
     """Connect to the cluster and refuse, before anything is written, a store path
     that its nodes cannot all see. Returns whether Ray was started here."""
     from farm.run.cluster import cluster_info, require_shared_store
 
-    started_here, _ = start_ray(cfg.runtime.address, int(cfg.runtime.workers))
+    started_here, _ = start_ray(plan.runtime.address, plan.runtime.workers)
     info = cluster_info()
     try:
-        require_shared_store(url, info.n_nodes, n_hosts=info.n_hosts,
-                             shared_fs=bool(cfg.store.shared_fs))
+        require_shared_store(plan.store.url, info.n_nodes, n_hosts=info.n_hosts,
+                             shared_fs=plan.store.shared_fs)
     except Exception:
         if started_here:
             import ray
@@ -224,19 +228,20 @@ def _connect_cluster(cfg: DictConfig, url: str) -> bool:
     return started_here
 
 
-def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
-                   report: RunReport, lock: StoreLock, cpus: int, progress: bool) -> None:
-    """Dispatch the missing blocks with a progress bar; record failures in the cube."""
-    rt = cfg.runtime
-    _report_cluster(cpus)
-    slots = max(1, cpus // int(rt.cpus_per_task))
-    if int(rt.workers):  # on an existing cluster, `workers` caps concurrent blocks
-        slots = min(slots, int(rt.workers))
+def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
+                   lock: StoreLock, cpus: int, progress: ProgressFactory | None,
+                   notify: Callable[[str], None], runner: Callable[..., BlockReceipt]) -> None:
+    """Dispatch the missing blocks with a progress display; record failures in the cube."""
+    rt, design = plan.runtime, plan.design
+    notify(_cluster_text(cpus))
+    slots = max(1, cpus // rt.cpus_per_task)
+    if rt.workers:  # on an existing cluster, `workers` caps concurrent blocks
+        slots = min(slots, rt.workers)
     # two tasks per slot keep every worker busy while the driver handles a completion
-    in_flight = int(rt.max_in_flight) or 2 * slots
+    in_flight = rt.max_in_flight or 2 * slots
     done_cells = int(np.isin(cube.cell_status(), DONE_STATUSES).sum())
-    bar = Progress(design.n_cells, done_cells, int(cfg.sweep.paths), enabled=progress)
-    kill_after = int(os.environ.get("FARM_FAULT_KILL_AFTER_BLOCKS", "0") or 0)
+    make_bar = progress or (lambda *_: _Silent())
+    bar = make_bar(design.n_cells, done_cells, plan.sweep.paths)
 
     def on_done(r: BlockReceipt) -> None:
         if r.failed_cells:  # the worker wrote the block with these cells failed (status 2)
@@ -254,8 +259,6 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
             report.prng.append(dict(r.prng))
         bar.update(r.n_cells - len(r.failed_cells), failed=len(r.failed_cells))
         lock.refresh()
-        if kill_after and report.done_now >= kill_after:  # test hook: die like kill -9
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def on_failed(block: Any, message: str) -> None:
         report.failed[int(block.index)] = message
@@ -264,20 +267,20 @@ def _dispatch_todo(cfg: DictConfig, design: Design, cube: Cube, todo: list[int],
 
     t0 = time.perf_counter()
     try:
-        dispatch(_tasks(cfg, design, todo), cube, max_in_flight=in_flight,
-                 retries=int(rt.retries), cpus_per_task=int(rt.cpus_per_task),
-                 on_done=on_done, on_failed=on_failed)
+        dispatch(_tasks(plan, todo), cube, max_in_flight=in_flight, retries=rt.retries,
+                 cpus_per_task=rt.cpus_per_task, on_done=on_done, on_failed=on_failed,
+                 runner=runner)
     finally:
         report.blocks_seconds = time.perf_counter() - t0
         bar.close()
 
 
-def _report_cluster(cpus: int) -> None:
+def _cluster_text(cpus: int) -> str:
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     log.info("Ray: %d node(s), %d CPU(s)", len(nodes), cpus)
-    print(f"farm: running on {len(nodes)} node(s), {cpus} CPU(s)", file=sys.stderr)
+    return f"farm: running on {len(nodes)} node(s), {cpus} CPU(s)"
 
 
 def _wall_detail(report: RunReport) -> str:
@@ -289,15 +292,15 @@ def _wall_detail(report: RunReport) -> str:
             f"{_human_seconds(report.blocks_seconds)})")
 
 
-def summary_text(report: RunReport, cfg: DictConfig) -> str:
+def summary_text(report: RunReport, plan: Plan) -> str:
     """The final one-screen summary, with the two lines of Python that open the cube."""
-    n_paths = int(cfg.sweep.paths)
+    n_paths = plan.sweep.paths
     lines = [
         "",
-        f"farm: {cfg.name} -> {report.url}",
+        f"farm: {plan.name} -> {report.url}",
         f"  blocks : {report.n_blocks} ({report.done_before} already done, "
         f"{report.done_now} run now, {len(report.failed)} failed)",
-        f"  cells  : {report.n_cells} x {n_paths} paths x {int(cfg.sweep.steps)} steps",
+        f"  cells  : {report.n_cells} x {n_paths} paths x {plan.sweep.steps} steps",
         f"  wall   : {_human_seconds(report.seconds)}{_wall_detail(report)}",
     ]
     if report.nodes:

@@ -19,6 +19,8 @@ from typing import Any
 import fsspec
 import zarr.storage
 
+from farm.errors import StoreRefusedError
+
 __all__ = [
     "StoreRefusedError",
     "filesystem",
@@ -30,8 +32,6 @@ __all__ = [
 ]
 
 
-class StoreRefusedError(Exception):
-    """The farm refuses to use a store (exists, differs, locked, not a cube): a user error."""
 
 
 def is_remote(url: str | os.PathLike[str]) -> bool:

@@ -1,70 +1,30 @@
-"""Compose, validate, hash and print the farm configuration.
+"""Compose ``conf/`` with Hydra overrides: the only door through which configuration
+enters the farm.
 
 ``conf/`` is composed with Hydra's compose API against the structured schema of
-:mod:`farm.plan.schema` (unknown keys and wrong types fail there); :func:`validate`
-then checks ranges, the sweep axes and every cell of the design. Every problem
-is reported as a :class:`ConfigError` whose one-line message names the config
-key, the offending value and what is allowed (the CLI maps it to exit code 2).
-
-Typical use::
-
-    cfg = compose_config(["model=oct2025", "sweep=smoke", "runtime.workers=2"])
-    validate(cfg)
-    config_hash(cfg)   # identity of the cube's numbers (model, sweep, seed)
+:mod:`farm.plan.schema` (unknown keys and wrong types fail there). Every problem is a
+:class:`farm.errors.ConfigError` whose one-line message names the key, the offending
+value and what is allowed. :func:`farm.plan.make_plan` then validates ranges and the
+design and turns the result into a frozen :class:`farm.plan.Plan`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = [
-    "CONF_DIR",
-    "ConfigError",
-    "compose_config",
-    "config_hash",
-    "load_config",
-    "model_values",
-    "to_yaml",
-    "validate",
-]
+from farm.errors import ConfigError, show_value
+
+__all__ = ["CONF_DIR", "compose_config"]
 
 log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-SEED_MAX = 2**32 - 1  # jax.random.key keeps only 32 bits of a seed without x64
-HASH_VERSION = 1
-
-
-class ConfigError(ValueError):
-    """A user error in the configuration.
-
-    Attributes: ``key`` (dotted config path, e.g. ``sweep.axes.leverage``),
-    ``value`` (the offending value), ``allowed`` (text saying what is allowed).
-    ``str(err)`` is a single line naming all three.
-    """
-
-    def __init__(self, key: str, value: Any, allowed: str, message: str | None = None):
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        if message is None:
-            message = f"invalid config {key}={_show(value)}; allowed: {allowed}"
-        super().__init__(" ".join(str(message).split()))
-
-
-def _show(value: Any) -> str:
-    """Short text of a config value for messages."""
-    if isinstance(value, DictConfig) or OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=False)
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 # --------------------------------------------------------------------------- compose
@@ -153,13 +113,6 @@ def _replace_axes(cfg: DictConfig, override: str) -> None:
             cfg.sweep.axes[key.split(".", 2)[2]] = value
 
 
-def load_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_DIR) -> DictConfig:
-    """:func:`compose_config` followed by :func:`validate`."""
-    cfg = compose_config(overrides, config_dir=config_dir)
-    validate(cfg)
-    return cfg
-
-
 def _override_parts(overrides: Sequence[str], key: str | None) -> tuple[str | None, str | None]:
     """(key, value text) of the override setting exactly ``key`` (or the first one)."""
     for ov in overrides:
@@ -244,11 +197,11 @@ def _composition_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
             allowed = _known_keys_hint(parent, leaf)
             return ConfigError(full_key, value, allowed,
                                f"unknown config key {full_key}"
-                               + (f" (value {_show(value)})" if value is not None else "")
+                               + (f" (value {show_value(value)})" if value is not None else "")
                                + f"; allowed: {allowed}")
         allowed = _expected(full_key)
         return ConfigError(full_key, value, allowed,
-                           f"invalid config {full_key}={_show(value)}: wrong type; "
+                           f"invalid config {full_key}={show_value(value)}: wrong type; "
                            f"allowed: {allowed}")
     key, value = _override_parts(overrides, None)
     return ConfigError(key or "config", value, "a valid configuration",
@@ -292,82 +245,3 @@ def _known_keys_hint(parent: str, leaf: str) -> str:
     if names and len(names) <= 12:
         return f"keys of {where}: {', '.join(names)}{hint}"
     return f"a key of {where}{hint}"
-
-
-# --------------------------------------------------------------------------- values
-
-
-def model_values(model: Any) -> dict[str, Any]:
-    """Mapping of ModelParams fields from ``cfg.model`` (a DictConfig/Mapping/ModelParams).
-
-    Drops ``t_dof`` (passed to the kernel separately); lists stay lists.
-    """
-    from kernels.params import ModelParams
-
-    if isinstance(model, ModelParams):
-        return model._asdict()
-    if OmegaConf.is_config(model):
-        model = OmegaConf.to_container(model, resolve=True)
-    if not isinstance(model, Mapping):
-        raise TypeError(f"expected a model mapping, got {type(model).__name__}")
-    return {k: v for k, v in model.items() if k != "t_dof"}
-
-
-def to_yaml(cfg: DictConfig) -> str:
-    """The resolved configuration as YAML (what the cube stores in its attrs)."""
-    return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-def _file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def hash_payload(cfg: DictConfig) -> dict[str, Any]:
-    """The parts of ``cfg`` that determine the cube's numbers, canonicalised.
-
-    Model, sweep (only the keys its method uses; axis values as floats; a CSV
-    design by its content's sha256, not its path) and the root seed. Runtime and
-    store settings, and ``name``, are not included.
-    """
-    sweep = OmegaConf.to_container(cfg.sweep, resolve=True)
-    assert isinstance(sweep, dict)
-    method = sweep.get("method")
-    axes = {str(k): ([float(x) for x in v] if isinstance(v, list | tuple) else v)
-            for k, v in (sweep.get("axes") or {}).items()}
-    canon: dict[str, Any] = {"method": method, "axes": axes}
-    if method in ("lhs", "sobol"):
-        canon["n_samples"] = sweep.get("n_samples")
-    if method == "csv":
-        path = sweep.get("csv")
-        canon["csv_sha256"] = _file_sha256(path) if path and Path(path).is_file() else path
-    for key in ("paths", "steps", "seeding"):
-        canon[key] = sweep.get(key)
-    from farm.store.provenance import kernel_fingerprint
-
-    return {
-        "hash_version": HASH_VERSION,
-        "kernel": kernel_fingerprint(),
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
-        "sweep": canon,
-        "seed": int(cfg.seed),
-    }
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """sha256 (hex) of the canonical YAML of model, sweep and seed (see :func:`hash_payload`)."""
-    text = OmegaConf.to_yaml(OmegaConf.create(hash_payload(cfg)))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def validate(cfg: DictConfig) -> None:
-    """Check ranges and the design; raise :class:`ConfigError` on the first problem.
-
-    See :mod:`farm.plan.validation` for the individual checks.
-    """
-    from farm.plan.validation import validate_config
-
-    validate_config(cfg)

@@ -1,0 +1,83 @@
+"""Fault injection for the farm's tests, kept out of the production code.
+
+The dispatcher runs whatever block runner it is given (``run_sweep(plan, runner=...)``);
+these runners wrap :func:`farm.run.dispatch.run_block` to fail, crash or return NaN in
+chosen blocks or cells. This module is registered with cloudpickle to travel by value, so
+Ray workers run it without importing the tests. :func:`kill_when_blocks_done` kills a
+``farm run`` process with SIGKILL from outside once some of its blocks are done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import ray.cloudpickle
+
+from farm.run.dispatch import compute_block, store_block
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def failing_blocks(blocks: Iterable[int]) -> Callable[..., Any]:
+    """A runner whose listed blocks raise on every attempt."""
+    bad = {int(b) for b in blocks}
+
+    def runner(task, cube):
+        if task.block.index in bad:
+            raise RuntimeError(f"injected fault: block {task.block.index} fails")
+        return store_block(task, cube, compute_block(task))
+
+    return runner
+
+
+def crash_once(block: int, marker: str) -> Callable[..., Any]:
+    """A runner that kills its worker process the first time it runs ``block`` (the marker
+    file records that it happened), as a node or an OOM killer would."""
+
+    def runner(task, cube):
+        if task.block.index == block and not os.path.exists(marker):
+            with open(marker, "w") as fh:
+                fh.write(str(os.getpid()))
+            os._exit(17)
+        return store_block(task, cube, compute_block(task))
+
+    return runner
+
+
+def nan_cells(cells: Iterable[int]) -> Callable[..., Any]:
+    """A runner whose listed cells (flat indices) get NaN statistics and probabilities, as
+    the kernel returns them for a cell with a NaN anywhere."""
+    listed = [int(c) for c in cells]
+
+    def runner(task, cube):
+        res = compute_block(task)
+        rows = np.flatnonzero(np.isin(np.asarray(task.block.cells), listed))
+        for values in (*res.stats.values(), *res.probs.values()):
+            values[rows] = np.nan
+        return store_block(task, cube, res)
+
+    return runner
+
+
+def kill_when_blocks_done(proc: subprocess.Popen, read_status: Callable[[], Any], n: int,
+                          timeout: float = 300.0) -> None:
+    """SIGKILL ``proc`` (a ``farm run``) as soon as ``read_status()`` (the cube's block
+    status, or None before the cube exists) shows ``n`` blocks done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            status = read_status()
+        except Exception:  # the cube is being created
+            status = None
+        if status is not None and int(np.sum(np.asarray(status) == 1)) >= n:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
