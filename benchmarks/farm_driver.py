@@ -106,16 +106,17 @@ def run_farm(overrides: list[str], workers: int) -> dict:
 
 def run_bare(overrides: list[str]) -> dict:
     from farm.plan.compose import compose_config
-    from farm.plan.design import make_design
+    from farm.plan.plan import make_plan
     from farm.run.sweep import _tasks
     from kernels import COMPILE_COUNTER, simulate_block
     from kernels.keys import key_from_words
 
     cfg = compose_config(overrides)
-    design = make_design(cfg)
+    plan = make_plan(cfg)
+    design = plan.design
     t0 = time.perf_counter()
     with WorkerRss() as wr:
-        for task in _tasks(cfg, design, list(range(design.n_blocks))):
+        for task in _tasks(plan, list(range(design.n_blocks))):
             simulate_block(task.params, key=key_from_words(task.seed, task.hash_words),
                            n_paths=task.n_paths, n_steps=task.n_steps, t_dof=task.t_dof,
                            dtype=task.dtype, validate=False)
@@ -130,13 +131,13 @@ def run_zarr(overrides: list[str]) -> dict:
     import numpy as np
 
     from farm.plan.compose import compose_config
-    from farm.plan.design import make_design
-    from farm.run.sweep import open_or_create, storage_options
+    from farm.plan.plan import make_plan
+    from farm.run.sweep import open_or_create
     from kernels import PATH_OUTPUTS, PROBABILITIES, STATS
 
     cfg = compose_config(overrides)
-    design = make_design(cfg)
-    cube, design = open_or_create(cfg, design, str(cfg.store.url), storage_options(cfg))
+    cube, plan = open_or_create(make_plan(cfg))
+    design = plan.design
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for block in design.blocks():
