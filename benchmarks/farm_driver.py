@@ -74,7 +74,7 @@ def _store_bytes(path: str) -> int:
 
 def run_farm(overrides: list[str], workers: int) -> dict:
     from farm.plan.compose import compose_config
-    from farm.plan.plan import make_plan
+    from farm.plan.convert import make_plan
     from farm.run.dispatch import start_ray
     from farm.run.sweep import run_sweep
 
@@ -106,7 +106,7 @@ def run_farm(overrides: list[str], workers: int) -> dict:
 
 def run_bare(overrides: list[str]) -> dict:
     from farm.plan.compose import compose_config
-    from farm.plan.plan import make_plan
+    from farm.plan.convert import make_plan
     from farm.run.sweep import _tasks
     from kernels import COMPILE_COUNTER, simulate_block
     from kernels.keys import key_from_words
@@ -131,7 +131,7 @@ def run_zarr(overrides: list[str]) -> dict:
     import numpy as np
 
     from farm.plan.compose import compose_config
-    from farm.plan.plan import make_plan
+    from farm.plan.convert import make_plan
     from farm.run.sweep import open_or_create
     from kernels import PATH_OUTPUTS, PROBABILITIES, STATS
 

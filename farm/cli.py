@@ -75,8 +75,9 @@ def _note(text: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from farm.plan.compose import compose_config
-    from farm.plan.plan import make_plan
-    from farm.run.sweep import dry_run_text, run_sweep, summary_text
+    from farm.plan.convert import make_plan
+    from farm.run.sweep import run_sweep
+    from farm.run.texts import dry_run_text, summary_text
 
     plan = make_plan(compose_config(args.overrides))
     if args.dry_run:

@@ -21,14 +21,7 @@ class UserError(Exception):
 
 
 def show_value(value: Any) -> str:
-    """Short text of a config value for messages (config containers as plain data)."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value, resolve=False)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
+    """Short text of a config value for messages (config containers print as plain data)."""
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 120 else text[:117] + "..."
 

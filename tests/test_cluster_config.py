@@ -186,20 +186,12 @@ def _node(i: int, ip: str, cpus: float, alive: bool = True) -> dict:
             "Resources": {"CPU": cpus}}
 
 
-def test_cluster_info_and_plan():
+def test_cluster_info():
     nodes = [_node(0, "10.0.0.1", 0), _node(1, "10.0.0.2", 16), _node(2, "10.0.0.3", 16),
              _node(3, "10.0.0.4", 16, alive=False)]
     info = cr.info_from(nodes, {"CPU": 32.0})
     assert (info.n_nodes, info.n_hosts, info.cpus) == (3, 3, 32.0)
     assert info.summary() == "using 3 nodes on 3 hosts, 32 CPUs"
-    plan = cr.recommend(info)
-    assert (plan.slots, plan.max_in_flight, plan.cpus_per_task) == (32, 64, 1.0)
-    plan = cr.recommend(info, cpus_per_task=3)
-    assert plan.slots == 10 and plan.max_in_flight == 20
-    assert cr.recommend(info, cpus_per_task=64).cpus_per_task == 16  # clipped to a node
-    assert cr.recommend(info, max_in_flight=7).max_in_flight == 7
-    empty = cr.info_from([_node(0, "10.0.0.1", 0)], {})  # autoscaler has no worker yet
-    assert cr.recommend(empty).max_in_flight == 2
 
 
 def test_require_shared_store(tmp_path):
@@ -212,10 +204,3 @@ def test_require_shared_store(tmp_path):
         cr.require_shared_store(local, 4, n_hosts=3)
     assert isinstance(err.value, cr.LocalStoreOnClusterError)
     assert "\n" not in str(err.value) and "3 hosts" in str(err.value)
-
-
-def test_shared_fs_flag():
-    from omegaconf import OmegaConf
-
-    assert cr.shared_fs_flag(OmegaConf.create({"store": {"url": "x"}})) is False
-    assert cr.shared_fs_flag(OmegaConf.create({"store": {"shared_fs": True}})) is True

@@ -11,9 +11,9 @@ from omegaconf import OmegaConf, open_dict
 
 from farm.errors import ConfigError
 from farm.plan.compose import compose_config
+from farm.plan.convert import make_plan, sweep_spec
 from farm.plan.design import make_design
 from farm.plan.identity import config_hash, to_yaml
-from farm.plan.plan import make_plan, sweep_spec
 from kernels.params import ModelParams, baseline, make_params, oct2025
 
 

@@ -15,8 +15,9 @@ from _faults import nan_cells
 import analysis
 from conftest import farm_cfg
 from farm.cli import main
-from farm.plan.plan import make_plan
-from farm.run.sweep import run_sweep, summary_text
+from farm.plan.convert import make_plan
+from farm.run.sweep import run_sweep
+from farm.run.texts import summary_text
 from farm.store.cube import open_existing
 
 pytestmark = pytest.mark.usefixtures("ray_local")

@@ -132,7 +132,8 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path):
 
 def test_summary_splits_the_wall_time_into_setup_and_blocks():
     from farm.plan.compose import compose_config
-    from farm.run.sweep import RunReport, summary_text
+    from farm.run.sweep import RunReport
+    from farm.run.texts import summary_text
 
     cfg = compose_config(["sweep=smoke"])
     report = RunReport("results/x.zarr", 24, 1, 0, done_now=1, seconds=42.0,

@@ -13,8 +13,8 @@ import pytest
 from _faults import crash_once, failing_blocks, kill_when_blocks_done
 
 from conftest import FARM_SMALL, cube_arrays, farm_cfg
+from farm.plan.convert import make_plan, sweep_spec
 from farm.plan.design import cell_params, make_design
-from farm.plan.plan import make_plan, sweep_spec
 from farm.run.sweep import run_sweep
 from farm.store.cube import open_existing
 from kernels import simulate_block

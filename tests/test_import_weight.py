@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 from conftest import farm_cfg
-from farm.plan.plan import make_plan
+from farm.plan.convert import make_plan
 from farm.run.sweep import _tasks
 from farm.store.cube import Cube
 
@@ -32,7 +32,7 @@ def _modules_after(code: str) -> set[str]:
 def test_driver_prepares_a_run_without_importing_jax(tmp_path):
     modules = _modules_after(f"""
         from farm.plan.compose import compose_config
-        from farm.plan.plan import make_plan
+        from farm.plan.convert import make_plan
         from farm.store.provenance import prng_attrs
         from farm.run.sweep import _tasks, open_or_create
         plan = make_plan(compose_config(["sweep=smoke", "store.url={tmp_path / 'c.zarr'}",

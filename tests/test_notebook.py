@@ -19,7 +19,7 @@ def test_notebook_is_committed_without_outputs():
 def test_notebook_executes(tmp_path, monkeypatch, ray_local):
     """Runs on a small cube made by the farm (the notebook's own sweep is skipped)."""
     from conftest import farm_cfg
-    from farm.plan.plan import make_plan
+    from farm.plan.convert import make_plan
     from farm.run.sweep import run_sweep
 
     cfg = farm_cfg(tmp_path, name="nb")

@@ -1,7 +1,7 @@
 """Stage 1 of the farm: from Hydra overrides to a frozen, validated :class:`Plan`.
 
 ``compose_config(overrides)`` (:mod:`farm.plan.compose`) composes ``conf/``;
-``make_plan(cfg)`` (:mod:`farm.plan.plan`) validates it, builds the design once and
+``make_plan(cfg)`` (:mod:`farm.plan.convert`) validates it, builds the design once and
 converts it into frozen typed values. Imports nothing from :mod:`farm.store` or
 :mod:`farm.run`. Attributes load lazily, so a Ray worker that unpickles a
 :class:`farm.plan.blocks.Block` does not import Hydra.
@@ -19,8 +19,12 @@ def __getattr__(name: str) -> Any:
         from farm.plan.compose import compose_config
 
         return compose_config
-    if name in ("Plan", "make_plan"):
-        from farm.plan import plan
+    if name == "Plan":
+        from farm.plan.plan import Plan
 
-        return getattr(plan, name)
+        return Plan
+    if name == "make_plan":
+        from farm.plan.convert import make_plan
+
+        return make_plan
     raise AttributeError(f"module 'farm.plan' has no attribute {name!r}")

@@ -18,7 +18,6 @@ disk and the driver's cube stays empty; :func:`require_shared_store` refuses tha
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +27,9 @@ from farm.store.storage import StoreRefusedError, is_remote, normalize_url
 __all__ = [
     "ClusterInfo",
     "LocalStoreOnClusterError",
-    "Plan",
     "cluster_info",
     "info_from",
-    "recommend",
     "require_shared_store",
-    "shared_fs_flag",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,54 +86,6 @@ def cluster_info() -> ClusterInfo:
     return info
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the driver should ask for: CPUs per block task, cap on tasks in flight."""
-
-    cpus_per_task: float
-    max_in_flight: int
-    slots: int  # block tasks that can run at once (CPUs // cpus_per_task)
-
-    def summary(self) -> str:
-        return (f"{self.slots} concurrent block tasks ({_fmt(self.cpus_per_task)} CPU each), "
-                f"at most {self.max_in_flight} in flight")
-
-
-def recommend(
-    info: ClusterInfo, *, cpus_per_task: float = 1.0, max_in_flight: int = 0,
-    min_in_flight: int = 2,
-) -> Plan:
-    """In-flight cap and CPUs per task for the cluster.
-
-    ``cpus_per_task`` is kept but clipped to the largest node's CPUs (a task that fits
-    no node would wait forever). ``max_in_flight`` 0 means 2 x concurrent slots, so
-    every worker has a task queued behind the running one; at least ``min_in_flight``,
-    so an autoscaling cluster that starts with no worker CPUs still sees demand.
-    """
-    if cpus_per_task <= 0:
-        raise ValueError(f"cpus_per_task must be > 0, got {cpus_per_task}")
-    biggest = max(info.cpus_per_node.values(), default=0.0)
-    per_task = float(cpus_per_task)
-    if 0 < biggest < per_task:
-        log.warning("cpus_per_task=%s exceeds the largest node (%s CPUs); using %s",
-                    _fmt(per_task), _fmt(biggest), _fmt(biggest))
-        per_task = biggest
-    slots = sum(math.floor(c / per_task + 1e-9) for c in info.cpus_per_node.values())
-    if slots == 0 and info.cpus > 0:
-        slots = max(1, math.floor(info.cpus / per_task + 1e-9))
-    cap = int(max_in_flight) if max_in_flight > 0 else max(min_in_flight, 2 * slots)
-    return Plan(per_task, cap, slots)
-
-
-def shared_fs_flag(cfg: Any) -> bool:
-    """``cfg.store.shared_fs`` when the config has it, else False."""
-    store = getattr(cfg, "store", None)
-    try:
-        return bool(store.get("shared_fs", False)) if store is not None else False
-    except AttributeError:
-        return bool(getattr(store, "shared_fs", False))
-
-
 def require_shared_store(
     url: str, n_nodes: int, *, n_hosts: int | None = None, shared_fs: bool = False
 ) -> None:
@@ -161,14 +109,5 @@ def require_shared_store(
         f"nodes on {hosts} hosts: blocks written on other hosts would not reach this cube. "
         "Use an object store (store.url=s3://BUCKET/PREFIX/NAME.zarr, store.endpoint_url=... "
         "for S3-compatible services) or, if every node mounts this path from a shared "
-        f"filesystem (NFS, EFS, Lustre), say so with {_shared_fs_hint()}"
+        "filesystem (NFS, EFS, Lustre), say so with store.shared_fs=true"
     )
-
-
-def _shared_fs_hint() -> str:
-    """The override that vouches for a shared filesystem, if the schema has one."""
-    from farm.plan.schema import StoreConfig
-
-    if "shared_fs" in getattr(StoreConfig, "__dataclass_fields__", {}):
-        return "store.shared_fs=true"
-    return "the shared_fs option of the farm's runtime"

@@ -1,0 +1,60 @@
+"""Convert a composed configuration, once, into a frozen :class:`farm.plan.plan.Plan`.
+
+:func:`make_plan` is the boundary between Hydra and the rest of the farm: it validates the
+configuration (:mod:`farm.plan.validation`), builds the design once, validates every cell,
+and records the resolved configuration and its hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from farm.plan.design import SweepSpec, make_design
+from farm.plan.identity import config_hash, model_values, to_yaml
+from farm.plan.plan import Plan, RuntimePlan, StorePlan, SweepPlan
+from farm.plan.validation import check_cells, validate_config
+
+__all__ = ["make_plan", "sweep_spec"]
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def sweep_spec(cfg: DictConfig) -> SweepSpec:
+    """The plain values a design is made of."""
+    sw = cfg.sweep
+    axes = _plain(sw.axes) or {}
+    return SweepSpec(method=str(sw.method), axes={str(k): v for k, v in axes.items()},
+                     n_samples=int(sw.n_samples), csv=None if sw.csv is None else str(sw.csv),
+                     block_cells=int(cfg.runtime.block_cells), seed=int(cfg.seed))
+
+
+def make_plan(cfg: DictConfig) -> Plan:
+    """Validate ``cfg`` and convert it, once, into a :class:`Plan`; raise
+    :class:`farm.errors.ConfigError` (one line: key, value, what is allowed) on a problem."""
+    from kernels.params import make_params
+
+    validate_config(cfg)
+    design = make_design(sweep_spec(cfg))
+    model = make_params(model_values(cfg.model), validate=False)
+    check_cells(model, design, csv=cfg.sweep.method == "csv", value_for=lambda n: cfg.model[n])
+    rt, st = cfg.runtime, cfg.store
+    return Plan(
+        name=str(cfg.name),
+        model=model,
+        t_dof=int(cfg.model.t_dof),
+        sweep=SweepPlan(design=design, paths=int(cfg.sweep.paths), steps=int(cfg.sweep.steps),
+                        seeding=str(cfg.sweep.seeding), seed=int(cfg.seed)),
+        runtime=RuntimePlan(workers=int(rt.workers), block_cells=int(rt.block_cells),
+                            max_in_flight=int(rt.max_in_flight), retries=int(rt.retries),
+                            address=None if rt.address is None else str(rt.address),
+                            cpus_per_task=int(rt.cpus_per_task)),
+        store=StorePlan(url=str(st.url), paths=bool(st.paths), overwrite=bool(st.overwrite),
+                        endpoint_url=None if not st.endpoint_url else str(st.endpoint_url),
+                        shared_fs=bool(st.shared_fs)),
+        config_yaml=to_yaml(cfg),
+        config_hash=config_hash(cfg),
+    )

@@ -1,0 +1,61 @@
+"""A design read from a CSV file: one cell per row, the header names the swept parameters."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from farm.errors import ConfigError
+from farm.plan.axes import check_axis_name
+
+__all__ = ["read_csv_design"]
+
+
+def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
+    """(axis names, (n_cells, n_axes) float64 table) from a CSV design file.
+
+    The header row names model parameters (scalar fields); every further
+    non-empty row is one cell. Raises ConfigError (key ``sweep.csv``) on problems.
+    """
+    key = "sweep.csv"
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(key, str(path), "the path of an existing CSV file")
+    with p.open(newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ConfigError(key, str(path), "a CSV file with a header of parameter names")
+    header = tuple(c.strip() for c in rows[0])
+    if not header or any(not h for h in header):
+        raise ConfigError(key, str(path), "a header of model parameter names (no empty column)")
+    for name in header:
+        check_axis_name(name, key)
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ConfigError(key, str(path), "each parameter once in the header",
+                          f"invalid config {key}={str(path)!r}: column {dup[0]} appears twice; "
+                          "allowed: each parameter once in the header")
+    if len(rows) < 2:
+        raise ConfigError(key, str(path), "at least one row of values below the header")
+    table = np.empty((len(rows) - 1, len(header)))
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ConfigError(key, str(path), f"{len(header)} values per row",
+                              f"invalid config {key}={str(path)!r}: row {i} has {len(row)} "
+                              f"values; allowed: {len(header)} per row (one per header name)")
+        for j, cell in enumerate(row):
+            try:
+                table[i - 2, j] = float(cell)
+            except ValueError:
+                raise ConfigError(key, str(path), "numbers",
+                                  f"invalid config {key}={str(path)!r}: row {i}, column "
+                                  f"{header[j]} holds {cell.strip()!r}; allowed: numbers"
+                                  ) from None
+            if not math.isfinite(table[i - 2, j]):
+                raise ConfigError(key, str(path), "finite numbers",
+                                  f"invalid config {key}={str(path)!r}: row {i}, column "
+                                  f"{header[j]} is {cell.strip()}; allowed: finite numbers")
+    return header, table
