@@ -336,3 +336,27 @@ def test_config_hash_of_csv_follows_content(tmp_path):
     assert ha == config_hash(changed(csv, sweep__csv=str(b)))
     b.write_text("leverage,fed_put\n0.5,0\n1.6,1\n")
     assert ha != config_hash(changed(csv, sweep__csv=str(b)))
+
+
+def test_kernel_fingerprint_ignores_comments_and_docstrings_not_code():
+    """Editing a comment or a docstring of the kernel does not change a cube's identity
+    (a resume is not blocked); changing an equation does; the NumPy reference is not part
+    of it."""
+    from farm.plan.identity import NOT_IN_FINGERPRINT, _code_only
+
+    src = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    assert _code_only(src) == _code_only('def f(x):\n    """Other doc."""\n    return x + 1\n')
+    assert _code_only(src) == _code_only("def f(x):\n\n    return (x + 1)  # changed\n")
+    assert _code_only(src) != _code_only('def f(x):\n    """Doc."""\n    return x - 1\n')
+    assert "reference.py" in NOT_IN_FINGERPRINT
+
+
+def test_numerics_settings_enter_the_config_hash(monkeypatch):
+    """KERNELS_PATH_CHUNK changes a cube's bits (rounding of other chunkings), so it is part
+    of the identity; an unrelated variable is not."""
+    cfg = compose_config(["sweep=smoke"])
+    base = config_hash(cfg)
+    monkeypatch.setenv("UNRELATED_SETTING", "1")
+    assert config_hash(cfg) == base
+    monkeypatch.setenv("KERNELS_PATH_CHUNK", "128")
+    assert config_hash(cfg) != base
