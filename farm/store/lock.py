@@ -1,24 +1,26 @@
-"""One writer per store: a lock object beside the store, ``<store>.farm-lock``.
+"""One writer per store: :class:`StoreLock`, a context manager held for a whole run.
 
-The lock holds JSON ``{token, pid, host, user, pid_started, created, heartbeat}``
-(times in seconds since the epoch). It lives beside the store, not inside it, so
-zarr never meets an unknown member while the run consolidates metadata.
+The holder's record is JSON ``{token, pid, host, user, pid_started, created, heartbeat,
+store, lock}`` (times in seconds since the epoch) in ``<store>.farm-lock``, beside the
+store, not inside it, so zarr never meets an unknown member. A refused writer gets a
+one-line :class:`StoreLockedError` naming the holder (:func:`describe_holder`).
 
-- Local paths: the lock file is created and held with an OS lock (``fcntl.flock``),
-  which the kernel drops when the holder dies; a leftover file of a dead holder is
-  *stale* and taken over with a logged warning.
-- Object stores (``s3://``, ``gs://``): an object with a heartbeat. It is refused
-  while fresh (heartbeat younger than ``stale_after``, 120 s) and taken over when
-  stale, or at once when its holder was on this host and its process has exited.
+- Local paths: OS-level locks from the ``filelock`` package (:mod:`farm.store.oslock`,
+  which says what they guarantee): the kernel releases them when the holder dies, so no
+  stale lock is left; symlinked aliases of a store meet the same lock; deleting a lock
+  file by hand does not let a second writer in.
+- Object stores (``s3://``, ``gs://``): the record object itself, with a heartbeat. It
+  is refused while fresh (heartbeat younger than ``stale_after``, 120 s) and taken over
+  when stale, or at once when its holder was on this host and its process has exited.
+  Break a stale one by hand with ``python -m farm.store.lock break STORE``.
 
-A background thread refreshes the heartbeat every ``heartbeat_interval`` seconds
-(or call :meth:`StoreLock.refresh` from the run loop). Break a stale lock by hand
-with ``python -m farm.store.lock break STORE`` or by deleting ``<store>.farm-lock``.
+A background thread refreshes the heartbeat every ``heartbeat_interval`` seconds (the
+run loop also calls :meth:`StoreLock.refresh`); a holder that lost its lock learns it
+there (:class:`StoreLockedError`, "lost the lock").
 """
 
 from __future__ import annotations
 
-import errno
 import getpass
 import json
 import logging
@@ -31,21 +33,34 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import psutil
+from farm.store.leaselock import (
+    STALE_AFTER_S,
+    acquire_lease,
+    break_lease,
+    is_stale,
+    process_start,
+    read_lease,
+    refresh_lease,
+    release_lease,
+)
+from farm.store.oslock import LOCK_SUFFIX, LocalLock, LockHeld, break_local, read_record
+from farm.store.oslock import record_path as local_record_path
+from farm.store.storage import StoreRefusedError, is_remote, normalize_url, sibling_url
 
-from farm.store.storage import StoreRefusedError, filesystem, is_remote, normalize_url, sibling_url
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on Windows
-    fcntl = None  # type: ignore[assignment]
-
-__all__ = ["LOCK_SUFFIX", "StoreLock", "StoreLockedError", "break_lock", "lock_url", "read_lock"]
+__all__ = [
+    "LOCK_SUFFIX",
+    "STALE_AFTER_S",
+    "StoreLock",
+    "StoreLockedError",
+    "break_lock",
+    "describe_holder",
+    "is_stale",
+    "lock_url",
+    "read_lock",
+]
 
 log = logging.getLogger(__name__)
 
-LOCK_SUFFIX = ".farm-lock"
-STALE_AFTER_S = 120.0
 HEARTBEAT_S = 30.0
 
 
@@ -54,70 +69,50 @@ class StoreLockedError(StoreRefusedError, RuntimeError):
 
 
 def lock_url(url: str) -> str:
-    """The URL of the lock of the store at ``url``: ``<store>.farm-lock``."""
-    return sibling_url(url, LOCK_SUFFIX)
+    """Where the lock record of the store at ``url`` lives: ``<store>.farm-lock`` (for a
+    local store, beside its real path: symlinks resolved)."""
+    norm = normalize_url(url)
+    return sibling_url(norm, LOCK_SUFFIX) if is_remote(norm) else local_record_path(norm)
 
 
-def _process_start(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, OSError):
-        return None
+def describe_holder(info: Mapping[str, Any] | None) -> str:
+    """Who holds a lock, from its record: ``user@host pid N`` (``an unknown holder``)."""
+    if not info or "pid" not in info:
+        return "an unknown holder"
+    return f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
 
 
-def _describe(info: Mapping[str, Any] | None, lock: str, stale_after: float) -> str:
-    if not info:
-        holder = "an unknown holder (unreadable lock)"
-        age_text = ""
-    else:
-        holder = f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info.get("created", 0))))
-        age = time.time() - float(info.get("heartbeat", 0))
-        age_text = f" since {since} (last heartbeat {age:.0f} s ago)"
-    return (
-        f"the store is locked by {holder}{age_text}: another farm run is writing it. "
-        f"If that run is dead, its lock is taken over automatically once the heartbeat is "
-        f"older than {stale_after:.0f} s (at once on the same host when its process has "
-        f"exited); to break it by hand delete {lock} "
-        f"(python -m farm.store.lock break STORE)."
-    )
-
-
-def is_stale(info: Mapping[str, Any], stale_after: float = STALE_AFTER_S) -> bool:
-    """True when the lock's holder is gone: dead process on this host, or an old heartbeat."""
-    if info.get("host") == socket.gethostname():
-        pid = int(info.get("pid", -1))
-        started = _process_start(pid) if pid > 0 else None
-        if started is None:
-            return True
-        recorded = info.get("pid_started")
-        return recorded is not None and abs(started - float(recorded)) > 1.0  # pid reused
-    return time.time() - float(info.get("heartbeat", 0)) > stale_after
+def _since(info: Mapping[str, Any] | None) -> str:
+    if not info or "created" not in info:
+        return ""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["created"])))
+    age = time.time() - float(info.get("heartbeat", 0))
+    return f" since {when} (last heartbeat {age:.0f} s ago)"
 
 
 def read_lock(url: str, storage_options: Mapping[str, Any] | None = None) -> dict | None:
-    """The lock info of the store at ``url`` or None when unlocked (``{}`` if unreadable)."""
-    fs, path = filesystem(lock_url(url), storage_options)
-    try:
-        raw = fs.cat_file(path)
-    except (FileNotFoundError, IsADirectoryError):
-        return None
-    try:
-        info = json.loads(raw)
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
+    """The lock record of the store at ``url``; None when unlocked, ``{}`` if unreadable.
+
+    A local record comes with ``os_lock``: ``held`` (the OS says a process holds the
+    lock) or ``unknown`` (no ``flock`` on that filesystem); a leftover record of a dead
+    holder is no lock (None).
+    """
+    norm = normalize_url(url)
+    return read_lease(lock_url(norm), storage_options) if is_remote(norm) else read_record(norm)
 
 
 def break_lock(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-    """Delete the store's lock whoever holds it; True when there was one."""
-    fs, path = filesystem(lock_url(url), storage_options)
-    try:
-        fs.rm_file(path)
-    except FileNotFoundError:
-        return False
-    log.warning("broke the lock %s", lock_url(url))
-    return True
+    """Delete the store's lock; True when there was one. An object store's lock goes
+    whoever holds it; a local OS lock is never broken while held (StoreLockedError)."""
+    norm = normalize_url(url)
+    if not is_remote(norm):
+        try:
+            return break_local(norm)
+        except LockHeld as held:
+            raise StoreLockedError(
+                f"{norm}: not broken: {describe_holder(held.info)} holds its OS lock, which "
+                "is freed when that process ends (stop it to free the store)") from None
+    return break_lease(lock_url(norm), storage_options)
 
 
 class StoreLock:
@@ -144,7 +139,7 @@ class StoreLock:
         self.token = uuid.uuid4().hex
         self.held = False
         self.lost = False
-        self._fd: int | None = None
+        self._local = None if self.remote else LocalLock(self.url)
         self._created = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -160,73 +155,28 @@ class StoreLock:
             user = "?"
         return {
             "token": self.token, "pid": os.getpid(), "host": socket.gethostname(), "user": user,
-            "pid_started": _process_start(os.getpid()), "created": self._created,
+            "pid_started": process_start(os.getpid()), "created": self._created,
             "heartbeat": time.time(), "store": self.url,
+            "lock": "heartbeat" if self.remote else "os",
         }
 
     def _refuse(self, info: Mapping[str, Any] | None) -> StoreLockedError:
-        return StoreLockedError(f"{self.url}: " + _describe(info, self.lock_url, self.stale_after))
+        holder = describe_holder(info) + _since(info)
+        if not self.remote:
+            return StoreLockedError(
+                f"{self.url}: the store is locked by {holder}: another farm run is writing it "
+                f"(record {self.lock_url}). Its lock is an OS lock, freed when that process "
+                "ends, even if killed: wait for it or stop it.")
+        return StoreLockedError(
+            f"{self.url}: the store is locked by {holder}: another farm run is writing it. "
+            f"If that run is dead, its lock is taken over automatically once the heartbeat "
+            f"is older than {self.stale_after:.0f} s (at once on the same host when its "
+            f"process has exited); to break it by hand delete {self.lock_url} "
+            "(python -m farm.store.lock break STORE).")
 
-    # ---- local --------------------------------------------------------------------
-    def _write_fd(self) -> None:
-        assert self._fd is not None
-        data = json.dumps(self._info()).encode()
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, data)
-        os.fsync(self._fd)
-
-    def _acquire_local(self) -> None:
-        path = self.lock_url
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        for _attempt in range(5):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                if fcntl is not None:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except OSError as exc:
-                        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                            raise self._refuse(read_lock(self.url)) from None
-                        log.warning("flock unsupported on %s (%s): pid checks only", path, exc)
-                try:  # the file may have been unlinked by its releasing holder: retry
-                    same = os.fstat(fd).st_ino == os.stat(path).st_ino
-                except FileNotFoundError:
-                    same = False
-                if not same:
-                    os.close(fd)
-                    continue
-                raw = os.pread(fd, 1 << 16, 0)
-                if raw.strip():
-                    try:
-                        old = json.loads(raw)
-                    except ValueError:
-                        old = {}
-                    if old and not is_stale(old, self.stale_after):
-                        raise self._refuse(old)  # flock ineffective (e.g. other NFS host)
-                    log.warning("taking over the stale lock %s of %s", path, _holder(old))
-                self._fd = fd
-                self._write_fd()
-                return
-            except BaseException:
-                if self._fd != fd:
-                    os.close(fd)
-                raise
-        raise self._refuse(read_lock(self.url))
-
-    # ---- object stores ------------------------------------------------------------
-    def _acquire_remote(self) -> None:
-        fs, path = filesystem(self.lock_url, self.storage_options)
-        old = read_lock(self.url, self.storage_options)
-        if old is not None:
-            if old and not is_stale(old, self.stale_after):
-                raise self._refuse(old)
-            log.warning("taking over the stale lock %s of %s", self.lock_url, _holder(old))
-        fs.pipe_file(path, json.dumps(self._info()).encode())
-        time.sleep(0.05)  # let a racing writer land, then check we won
-        now = read_lock(self.url, self.storage_options)
-        if not now or now.get("token") != self.token:
-            raise self._refuse(now)
+    def _lost(self, info: Mapping[str, Any] | None, why: str = "") -> StoreLockedError:
+        return StoreLockedError(f"{self.url}: lost the lock {self.lock_url}{why} "
+                                f"(now held by {describe_holder(info)})")
 
     # ---- public -------------------------------------------------------------------
     def acquire(self) -> StoreLock:
@@ -234,10 +184,15 @@ class StoreLock:
         if self.held:
             return self
         self._created = time.time()
-        if self.remote:
-            self._acquire_remote()
-        else:
-            self._acquire_local()
+        try:
+            if self._local is not None:
+                self._local.acquire(self._info())
+            elif old := acquire_lease(self.lock_url, self.storage_options, self._info(),
+                                      self.stale_after):
+                log.warning("took over the stale lock %s of %s", self.lock_url,
+                            describe_holder(old))
+        except LockHeld as held:
+            raise self._refuse(held.info) from None
         self.held = True
         log.info("locked %s", self.lock_url)
         if self.heartbeat_interval:
@@ -249,20 +204,20 @@ class StoreLock:
         return self
 
     def refresh(self) -> None:
-        """Update the heartbeat; :class:`StoreLockedError` if the lock was taken from us."""
+        """Update the heartbeat (a local lock also puts back a lock file deleted by hand);
+        :class:`StoreLockedError` if the lock was taken from us."""
         if not self.held:
             raise RuntimeError(f"lock on {self.url} is not held")
         with self._io:
-            if not self.remote:
-                self._write_fd()
-                return
-            now = read_lock(self.url, self.storage_options)
-            if not now or now.get("token") != self.token:
-                raise StoreLockedError(
-                    f"{self.url}: lost the lock {self.lock_url} (now held by {_holder(now)})"
-                )
-            fs, path = filesystem(self.lock_url, self.storage_options)
-            fs.pipe_file(path, json.dumps(self._info()).encode())
+            try:
+                if self._local is None:
+                    refresh_lease(self.lock_url, self.storage_options, self._info())
+                else:
+                    self._local.refresh(self._info())
+            except LockHeld as held:
+                why = "" if self._local is None else (
+                    f": its lock file {held.path} was deleted by hand and another writer took it")
+                raise self._lost(held.info, why) from None
 
     def _beat(self) -> None:
         assert self.heartbeat_interval
@@ -279,7 +234,7 @@ class StoreLock:
                     return
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the lock (only if it is still ours)."""
+        """Stop the heartbeat and release the lock (its record only if it is still ours)."""
         if not self.held:
             return
         self._stop.set()
@@ -288,18 +243,10 @@ class StoreLock:
         self._thread = None
         with self._io:
             self.held = False
-            if self.remote:
-                now = read_lock(self.url, self.storage_options)
-                if now and now.get("token") == self.token:
-                    fs, path = filesystem(self.lock_url, self.storage_options)
-                    fs.rm_file(path)
-            elif self._fd is not None:
-                try:  # unlink while holding the flock; waiters re-check the inode
-                    os.unlink(self.lock_url)
-                except FileNotFoundError:
-                    pass
-                os.close(self._fd)
-                self._fd = None
+            if self._local is not None:
+                self._local.release(self.token)
+            else:
+                release_lease(self.lock_url, self.storage_options, self.token)
         log.info("unlocked %s", self.lock_url)
 
     def __enter__(self) -> StoreLock:
@@ -307,12 +254,6 @@ class StoreLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _holder(info: Mapping[str, Any] | None) -> str:
-    if not info:
-        return "an unknown holder"
-    return f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         info = read_lock(args[1])
         sys.stdout.write(("unlocked" if info is None else json.dumps(info, indent=2)) + "\n")
         return 0
-    sys.stdout.write(("lock removed" if break_lock(args[1]) else "no lock") + "\n")
+    try:
+        broken = break_lock(args[1])
+    except StoreLockedError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    sys.stdout.write(("lock removed" if broken else "no lock") + "\n")
     return 0
 
 

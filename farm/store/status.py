@@ -18,7 +18,7 @@ from farm.store.cube import (
     NotACubeError,
     open_existing,
 )
-from farm.store.lock import STALE_AFTER_S, is_stale, read_lock
+from farm.store.lock import STALE_AFTER_S, describe_holder, is_stale, read_lock
 
 __all__ = ["NotACubeError", "store_summary"]
 
@@ -41,10 +41,11 @@ def _lock_line(url: str, storage_options: Mapping[str, Any] | None) -> str:
         return "none"
     if not info:
         return "present but unreadable"
-    age = time.time() - float(info.get("heartbeat", 0))
-    holder = f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
     state = "stale" if is_stale(info, STALE_AFTER_S) else "running"
-    return f"{holder} ({state}, heartbeat {age:.0f} s ago)"
+    if "heartbeat" not in info:  # an OS lock whose record is missing
+        return f"{describe_holder(info)} ({state})"
+    age = time.time() - float(info["heartbeat"])
+    return f"{describe_holder(info)} ({state}, heartbeat {age:.0f} s ago)"
 
 
 def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
