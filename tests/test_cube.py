@@ -280,6 +280,32 @@ def test_no_secrets_in_attrs(tmp_path, monkeypatch):
     assert redact_secrets({"k": [f"x{secret}y"]}) == {"k": ["x***y"]}
 
 
+def test_one_definition_of_secrets(monkeypatch):
+    """farm.secrets is the only secret-name rule: the cube's attrs, its failure messages
+    and `farm submit` (tests/test_cluster_config.py) all use it."""
+    import farm.secrets
+    from farm.store import provenance
+
+    assert provenance.redact_secrets is farm.secrets.redact_secrets
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
+                 "GOOGLE_APPLICATION_CREDENTIALS", "DB_PASSWORD", "PGPASSWD", "FARM_API_KEY",
+                 "RAY_AUTH_TOKEN", "SSH_PRIVATE_KEY", "key", "secret", "token", "password",
+                 "passphrase", "client_secret", "account_key", "sas_token"):
+        assert farm.secrets.is_secret_name(name), name
+    for name in ("FARM_S3_BUCKET", "AWS_REGION", "AWS_ENDPOINT_URL", "endpoint_url",
+                 "auto_mkdir", "anon", "HOME", "PATH", "TOX_TESTENV_PASSENV"):
+        assert not farm.secrets.is_secret_name(name), name
+    opts = {"key": "AKIAEXAMPLE123", "secret": "s3cr3t-value", "endpoint_url": "http://h:9000",
+            "anon": False, "token": None}
+    assert farm.secrets.option_secrets(opts) == ["AKIAEXAMPLE123", "s3cr3t-value"]
+    monkeypatch.setenv("FARM_DB_PASSWORD", "pw-0123456789")
+    monkeypatch.setenv("FARM_SHORT_TOKEN", "abc")  # too short to hide: left alone
+    text = "x pw-0123456789 abc AKIAEXAMPLE123 http://h:9000"
+    assert farm.secrets.redact_secrets(text, extra=farm.secrets.option_secrets(opts)) == (
+        "x *** abc *** http://h:9000")
+    assert farm.secrets.redact_secrets(("a", 1)) == ["a", 1]
+
+
 def test_provenance_attrs_content():
     design = grid_design()
     attrs = provenance_attrs("a: 1\n", "h", design, 7, "independent", 64, 96,
@@ -327,6 +353,58 @@ def test_block_write_is_fast(tmp_path):
         times.append(time.perf_counter() - t0)
     # ~20-30 ms on an idle laptop core; generous bound for a loaded shared CI machine
     assert float(np.median(times)) < 0.25, times
+
+
+def test_zarr_private_sync_is_still_there(tmp_path):
+    """farm.store.layout.write_concurrently runs a block's ~26 writes in one pass of zarr's
+    event loop with zarr's private ``zarr.core.sync.sync`` (zarr has no public way to
+    await them together). If a zarr release removes or changes it, this fails by name
+    (the farm then writes with public API, threads, slower)."""
+    import asyncio
+    import inspect
+
+    from zarr.core.sync import sync  # ImportError: the private symbol is gone
+
+    from farm.store import layout
+
+    assert layout.zarr_sync() is sync
+    assert next(iter(inspect.signature(sync).parameters)) == "coro"
+
+    async def seven() -> int:
+        return 7
+
+    async def boom() -> None:
+        raise KeyError("raised in the loop")
+
+    assert sync(seven()) == 7  # the coroutine's result, in the calling thread
+    with pytest.raises(KeyError, match="raised in the loop"):
+        sync(boom())
+    # as used: public AsyncArray.setitem of arrays opened with the synchronous API
+    arrays = [zarr.create_array(zarr.storage.LocalStore(tmp_path / f"a{i}.zarr"), shape=(6,),
+                                chunks=(3,), dtype="float32", fill_value=np.nan)
+              for i in range(3)]
+
+    async def write_all() -> None:
+        await asyncio.gather(*(a.async_array.setitem(slice(0, 3), np.full(3, i, "float32"))
+                               for i, a in enumerate(arrays)))
+
+    assert sync(write_all()) is None
+    for i, a in enumerate(arrays):
+        np.testing.assert_array_equal(a[:], [i, i, i, np.nan, np.nan, np.nan])
+
+
+def test_block_write_without_zarr_private_sync(tmp_path, monkeypatch):
+    """The fallback if zarr drops its private sync: the same cube, written with threads."""
+    from farm.store import layout
+
+    design = grid_design()
+    want = create_cube(tmp_path / "sync.zarr", design, cube_attrs(design))
+    _fill(want, design, n_paths=0)
+    monkeypatch.setattr(layout, "zarr_sync", lambda: None)
+    got = create_cube(tmp_path / "threads.zarr", design, cube_attrs(design))
+    _fill(got, design, n_paths=0)
+    for var in (*PATH_OUTPUTS, *PROBABILITIES, "status"):
+        np.testing.assert_array_equal(got._array(var)[...], want._array(var)[...])
 
 
 def _write_blocks_in_worker(cube_bytes: bytes, indices: list[int]) -> None:

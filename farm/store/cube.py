@@ -1,20 +1,7 @@
 """The result cube: an xarray Dataset in a Zarr v3 store, filled block by block.
 
-Layout (docs/internal-contracts.md, "the cube"): ``VAR(cell_dims..., stat)`` float32
-for VAR in :data:`kernels.outputs.PATH_OUTPUTS`, ``p_*(cell_dims...)`` float32,
-``status(cell_dims...)`` int8 (:data:`farm.store.layout.STATUS_MEANINGS`: 0 pending, 1 done,
-2 failed, 3 done but flagged) and, with
-``store_paths=True``, ``VAR_paths(cell_dims..., path)`` float32 per-path values. Cell
-dims are chunked exactly like the design's blocks (one block == one chunk); ``stat``
-and ``path`` are whole. Unwritten data reads NaN, unwritten status 0. Units are the
-outputs' own (:mod:`kernels.outputs`: US dollars, positive fractions, ...).
-
-The template is written once (:func:`farm.store.layout.write_template`): coordinates and
-attrs by ``xarray.Dataset.to_zarr``, data variables as empty zarr arrays (metadata
-only: no chunk is stored until a block writes it, so creating a million-cell cube is
-instant; ``to_zarr(compute=False)`` would need dask, which the farm does not use).
-Blocks are written by direct zarr slicing of chunk-aligned regions, so concurrent
-writers never share a chunk, and a block's ``status`` is set only after its data (per
+Its layout and template are :mod:`farm.store.layout`'s; the stores the farm refuses,
+:mod:`farm.store.refusal`'s. A block's ``status`` is set only after its data (per
 cell: 1 done, 3 flagged, 2 for a cell whose outputs are not finite).
 
 Driver-only operations (they rewrite the root attrs): :meth:`Cube.mark_failed`,
@@ -28,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
-from farm.store.configdiff import describe_difference, what_changed
+from farm.secrets import option_secrets, redact_secrets
+from farm.store.configdiff import describe_difference
 from farm.store.layout import (
     DONE_STATUSES,
     STATUS_DONE,
@@ -47,7 +34,6 @@ from farm.store.layout import (
     DesignLike,
     block_status_of,
     consolidate,
-    has_content,
     path_var_name,
     prepare_values,
     read_root_attrs,
@@ -55,15 +41,17 @@ from farm.store.layout import (
     write_concurrently,
     write_template,
 )
-from farm.store.provenance import FARM_FORMAT, kernel_fingerprint, now_iso, redact_secrets
-from farm.store.storage import (
-    StoreRefusedError,
-    filesystem,
-    normalize_url,
-    remove_store,
-    zarr_store,
+from farm.store.provenance import FARM_FORMAT, now_iso
+from farm.store.refusal import (
+    IncompatibleStoreError,
+    NotACubeError,
+    StoreExistsError,
+    check_creatable,
+    check_openable,
+    cube_exists,
 )
-from kernels import cubeformat
+from farm.store.runrecord import RunRecord
+from farm.store.storage import filesystem, normalize_url, remove_store, zarr_store
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 __all__ = [
@@ -89,28 +77,6 @@ if TYPE_CHECKING:  # xarray is imported where needed: workers only write with za
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 4000
-_SECRET_OPTION = re.compile(r"key|secret|token|pass|cred")
-
-
-class StoreExistsError(StoreRefusedError, FileExistsError):
-    """A cube already exists at the URL and ``overwrite`` was not asked for."""
-
-
-class NotACubeError(StoreRefusedError, cubeformat.NotACubeError):
-    """The URL holds no farm cube (missing, not Zarr, or no ``farm_format`` attr): the
-    format's error, refused by the farm like any store it cannot use (exit 2)."""
-
-
-class IncompatibleStoreError(StoreRefusedError, ValueError):
-    """The existing cube was made with another configuration (its ``config_hash`` differs)."""
-
-
-def cube_exists(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-    """True when ``url`` holds a farm cube (a Zarr group with a ``farm_format`` attr)."""
-    attrs = read_root_attrs(url, storage_options)
-    return attrs is not None and "farm_format" in attrs
-
 
 def create_cube(
     url: str,
@@ -125,33 +91,23 @@ def create_cube(
 
     ``attrs`` are the provenance attrs (:func:`farm.store.provenance.provenance_attrs`); they
     must hold ``config_hash`` and ``n_paths``. With ``overwrite=True`` an existing farm
-    cube at ``url`` is removed first (anything else there is refused, never deleted).
+    cube at ``url`` is removed first (anything else there is refused, never deleted:
+    :func:`farm.store.refusal.check_creatable`). Values of credential-like
+    ``storage_options`` and environment variables are redacted from the attrs.
     """
     url = normalize_url(url)
     missing = {"config_hash", "n_paths"} - set(attrs)
     if missing:
         raise ValueError(f"cube attrs lack {sorted(missing)} (use farm.provenance_attrs)")
-    if has_content(url, storage_options):
-        if not cube_exists(url, storage_options):
-            raise NotACubeError(
-                f"refusing to write a cube at {url}: it exists and is not a farm cube "
-                "(no Zarr group with a farm_format attr); choose another store.url"
-            )
-        if not overwrite:
-            raise StoreExistsError(
-                f"a cube already exists at {url}; run with the same config to resume it, "
-                "or ask for overwrite to replace it"
-            )
+    if check_creatable(url, storage_options, overwrite):
         log.warning("overwriting the existing cube at %s", url)
         remove_store(url, storage_options)
     dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
     if not (len(dims) == len(shape) == len(chunks)) or min(chunks, default=0) < 1:
         raise ValueError(f"bad design layout: dims {dims}, shape {shape}, chunks {chunks}")
     n_paths = int(attrs["n_paths"])
-    secrets = [str(v) for k, v in (storage_options or {}).items()
-               if isinstance(v, str) and _SECRET_OPTION.search(str(k).lower())]
     full_attrs = {"farm_format": FARM_FORMAT, "created": now_iso(), "failed_blocks": "{}"}
-    full_attrs.update(redact_secrets(dict(attrs), extra=secrets))
+    full_attrs.update(redact_secrets(dict(attrs), extra=option_secrets(storage_options)))
     full_attrs["store_paths"] = bool(store_paths)
     json.dumps(full_attrs)  # JSON-serialisable, or fail before writing anything
 
@@ -166,12 +122,7 @@ def open_existing(
 ) -> Cube:
     """Open an existing farm cube; :class:`NotACubeError` when there is none at ``url``."""
     url = normalize_url(url)
-    attrs = read_root_attrs(url, storage_options)
-    if attrs is None:
-        what = "nothing" if not has_content(url, storage_options) else "no Zarr v3 group"
-        raise NotACubeError(f"{url} is not a farm cube: {what} there")
-    if "farm_format" not in attrs:
-        raise NotACubeError(f"{url} is a Zarr group but not a farm cube (no farm_format attr)")
+    check_openable(url, storage_options)
     cube = Cube(url, storage_options, read_only=read_only)
     try:
         cube.shape  # noqa: B018 - opens the status array
@@ -180,8 +131,11 @@ def open_existing(
     return cube
 
 
-class Cube:
-    """An open farm cube. Cheap to pickle (URL and storage options; zarr reopens lazily)."""
+class Cube(RunRecord):
+    """An open farm cube. Cheap to pickle (URL and storage options; zarr reopens lazily).
+
+    The driver-only operations (failures, run start and finish, compatibility) are
+    :class:`farm.store.runrecord.RunRecord`'s."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None, *,
                  read_only: bool = False) -> None:
@@ -313,25 +267,6 @@ class Cube:
         self.write_block_data(block, stats, probs, paths)
         self.mark_done(block, status)
 
-    def mark_failed(self, block: BlockLike, message: str) -> None:
-        """Driver only: set the block's cells to failed (2) and record ``message`` in attrs."""
-        self._set_status(block, STATUS_FAILED)
-        self.record_failure(block.index, message)
-
-    def record_failure(self, index: int, message: str) -> None:
-        """Driver only: record block ``index``'s failure ``message`` in attrs
-        ``failed_blocks`` (its failed cells' status is written by whoever found them)."""
-        failed = self.failed_blocks()
-        failed[int(index)] = redact_secrets(str(message))[:MAX_MESSAGE_CHARS]
-        self._update_attrs({"failed_blocks": json.dumps({str(k): v for k, v in failed.items()})})
-        log.error("block %d failed: %s", index, message)
-
-    def failed_blocks(self) -> dict[int, str]:
-        """Recorded failure messages by block index (attrs ``failed_blocks``)."""
-        raw = self.attrs.get("failed_blocks") or "{}"
-        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        return {int(k): str(v) for k, v in data.items()}
-
     def cell_status(self) -> np.ndarray:
         """The per-cell status array (int8, shape over the cell dims)."""
         return np.asarray(self._array(STATUS_VAR)[...])
@@ -349,50 +284,3 @@ class Cube:
             raise ValueError(f"design (shape, chunks) {got} does not match the cube "
                              f"{self.url}: {want}")
         return block_status_of(self.cell_status(), self.chunks)
-
-    # ---- run bookkeeping (driver only) --------------------------------------------
-    def compatible(self, config_hash: str, config_yaml: str | None = None) -> tuple[bool, str]:
-        """Whether the cube was made with ``config_hash``; else a message naming what differs."""
-        attrs = self.attrs
-        if str(attrs.get("config_hash", "")) == str(config_hash):
-            return True, ""
-        new_yaml = None if config_yaml is None else redact_secrets(config_yaml)
-        diff = what_changed(attrs, str(config_hash), new_yaml, kernel_fingerprint())
-        return False, f"the cube at {self.url} was made with a different configuration: {diff}"
-
-    def check_compatible(self, config_hash: str, config_yaml: str | None = None) -> None:
-        """Raise :class:`IncompatibleStoreError` unless :meth:`compatible`."""
-        ok, msg = self.compatible(config_hash, config_yaml)
-        if not ok:
-            raise IncompatibleStoreError(f"{msg}. Use another store.url, or add "
-                                         "store.overwrite=true to start afresh.")
-
-    def begin_run(self) -> None:
-        """Record that a (resumed) run started: sets ``run_started``, clears ``finished``."""
-        self._update_attrs({"run_started": now_iso()}, remove=("finished", "complete"))
-
-    def finalize(self, attrs: Mapping[str, Any] | None = None) -> np.ndarray:
-        """Record completion, prune stale failure messages, consolidate metadata.
-
-        Sets attrs ``finished`` (UTC ISO time), ``complete``, the block counts, the failed
-        and flagged cell counts and any extra ``attrs`` (e.g. the workers' PRNG
-        settings); returns :meth:`block_status`.
-        """
-        cells = self.cell_status()
-        status = block_status_of(cells, self.chunks)
-        failed = {k: v for k, v in self.failed_blocks().items()
-                  if k < status.size and status[k] == STATUS_FAILED}
-        self._update_attrs({
-            "finished": now_iso(),
-            "complete": bool((status == STATUS_DONE).all()),
-            "blocks_done": int((status == STATUS_DONE).sum()),
-            "blocks_failed": int((status == STATUS_FAILED).sum()),
-            "blocks_pending": int((status == STATUS_PENDING).sum()),
-            "cells_failed": int((cells == STATUS_FAILED).sum()),
-            "cells_flagged": int((cells == STATUS_FLAGGED).sum()),
-            "failed_blocks": json.dumps({str(k): v for k, v in sorted(failed.items())}),
-            **dict(attrs or {}),
-        })
-        consolidate(self.url, self.storage_options)
-        self._group, self._arrays = None, {}
-        return status

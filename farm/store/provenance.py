@@ -4,8 +4,9 @@ Reproducibility: the cube stores root seed, resolved config, design, package
 versions, JAX PRNG implementation and git commit so a result can be reproduced bit
 for bit. Every value here is JSON-serialisable (``design`` and ``versions`` are JSON
 *strings*, as docs/internal-contracts.md fixes). Secrets are never stored:
-:func:`redact_secrets` replaces the values of credential-like environment variables
-(``AWS_SECRET_ACCESS_KEY``, ``*_TOKEN``, ...) wherever they appear.
+:func:`redact_secrets` (:mod:`farm.secrets`, re-exported here) replaces the values of
+credential-like environment variables (``AWS_SECRET_ACCESS_KEY``, ``*_TOKEN``, ...)
+wherever they appear.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import json
 import logging
 import os
 import platform
-import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from farm.secrets import redact_secrets
 from kernels.cubeformat import FARM_FORMAT
 
 __all__ = [
@@ -37,12 +38,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-"""Version of the cube layout written by :mod:`farm.store.cube`."""
-
+# The packages whose versions shape the results (recorded in the cube's ``versions``).
 PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "zarr", "ray", "hydra-core", "omegaconf")
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY)")
-_MIN_SECRET_LEN = 6
-REDACTED = "***"
 
 
 class _HasAttrs(Protocol):
@@ -141,42 +138,6 @@ def git_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         return {"git_commit": "unknown", "git_dirty": False}
     porcelain = _git("status", "--porcelain", "--untracked-files=no")
     return {"git_commit": commit, "git_dirty": bool(porcelain)}
-
-
-def _secret_values(extra: Iterable[str] = ()) -> list[str]:
-    values = {
-        v
-        for k, v in os.environ.items()
-        if _SECRET_NAME.search(k.upper()) and len(v) >= _MIN_SECRET_LEN
-    }
-    values.update(str(v) for v in extra if v is not None and len(str(v)) >= _MIN_SECRET_LEN)
-    return sorted(values, key=len, reverse=True)
-
-
-def redact_secrets(obj: Any, extra: Iterable[str] = ()) -> Any:
-    """``obj`` with every occurrence of a secret replaced by ``***`` (strings, dicts, lists).
-
-    Secrets are the values of credential-like environment variables (names containing
-    SECRET, TOKEN, PASSWORD, ACCESS_KEY, ...) and the strings in ``extra`` (e.g. the
-    ``key``/``secret`` of storage options).
-    """
-    secrets = _secret_values(extra)
-    if not secrets:
-        return obj
-
-    def _walk(x: Any) -> Any:
-        if isinstance(x, str):
-            for s in secrets:
-                if s in x:
-                    x = x.replace(s, REDACTED)
-            return x
-        if isinstance(x, dict):
-            return {_walk(k): _walk(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [_walk(v) for v in x]
-        return x
-
-    return _walk(obj)
 
 
 def provenance_attrs(
