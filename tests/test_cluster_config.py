@@ -114,6 +114,71 @@ def test_entrypoint_quotes_overrides():
     assert ep == "farm run 'sweep.axes.leverage=[0.5, 1.5]' 'name=a b' seed=3"
 
 
+def test_ray_private_do_request_is_still_there():
+    """farm submit adds timeouts by overriding ray's private
+    ``SubmissionClient._do_request(method, endpoint, **kwargs)`` (ray's public API has no
+    timeout). A ray release that removes it or stops passing extra keyword arguments on
+    to ``requests`` fails here by name."""
+    import inspect
+
+    from ray.dashboard.modules.dashboard_sdk import SubmissionClient
+    from ray.job_submission import JobSubmissionClient
+
+    assert issubclass(JobSubmissionClient, SubmissionClient)
+    params = inspect.signature(SubmissionClient._do_request).parameters
+    assert list(params)[:3] == ["self", "method", "endpoint"]
+    assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    cls = sm.timeout_client_class()
+    assert issubclass(cls, JobSubmissionClient) and "_do_request" in vars(cls)
+    assert "timeout" not in inspect.signature(JobSubmissionClient).parameters  # still none
+
+
+@pytest.mark.timeout(60)  # without the wrapper's timeout the request would never end
+def test_client_requests_time_out(monkeypatch):
+    """A dashboard that accepts connections but never answers: the client gives up after
+    the read timeout the wrapper passes to ray's private ``_do_request`` (made short
+    here), with a one-line SubmitError."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept_and_stay_silent():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    threading.Thread(target=accept_and_stay_silent, daemon=True).start()
+    monkeypatch.setattr(sm, "READ_TIMEOUT_S", 0.5)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(sm.SubmitError, match="cannot use the Ray Jobs API") as err:
+            sm.list_jobs(f"127.0.0.1:{server.getsockname()[1]}", out=io.StringIO())
+        assert time.monotonic() - t0 < 30 and accepted
+        assert "\n" not in str(err.value) and "timed out" in str(err.value).lower()
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_credential_like_env_names_are_refused(tmp_path, monkeypatch):
+    """One rule (farm.secrets) decides what is a credential for submit and for the cube."""
+    for name in ("AWS_SECRET_ACCESS_KEY", "FARM_API_KEY", "DB_PASSWORD", "MY_SESSION_TOKEN",
+                 "GOOGLE_APPLICATION_CREDENTIALS", "RAY_AUTH_TOKEN"):
+        monkeypatch.setenv(name, FAKE_SECRET)
+        with pytest.raises(sm.SubmitError, match=f"refusing to send {name}"):
+            sm.build_runtime_env(str(tmp_path), [name])
+    monkeypatch.setenv("FARM_RUN_LABEL", "nightly")
+    env = sm.build_runtime_env(str(tmp_path), ["FARM_RUN_LABEL"])
+    assert env["env_vars"]["FARM_RUN_LABEL"] == "nightly"
+
+
 def test_runtime_env_carries_no_credentials(monkeypatch, tmp_path):
     secrets = {
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "AWS_ACCESS_KEY_ID": FAKE_SECRET + "id",

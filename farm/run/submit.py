@@ -7,8 +7,10 @@ the head node, blocks on the workers). The address is the dashboard's HTTP addre
 defaults to ``$RAY_ADDRESS``, else that local URL.
 
 No credentials travel with a job: its ``env_vars`` hold only the values of a short
-list of non-secret settings (bucket name, endpoint, region); the cluster's nodes get
-their credentials from their own environment (instance profile, service account).
+list of non-secret settings (bucket name, endpoint, region) and of names asked for
+that do not look like credentials (:func:`farm.secrets.is_secret_name`); the cluster's
+nodes get their credentials from their own environment (instance profile, service
+account).
 
 Every failure to reach the cluster, or a refusal by it, is a :class:`SubmitError`
 with a one-line message (the CLI maps it to exit status 2). Connections time out
@@ -19,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
-import re
 import shlex
 import socket
 from collections.abc import Iterator, Sequence
@@ -29,6 +31,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from farm.errors import SubmitError
+from farm.secrets import is_secret_name
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -78,9 +81,6 @@ PASSED_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
 )
-_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|ACCESS_KEY|CREDENTIAL|SESSION|PRIVATE|AUTH|_KEY\b")
-
-
 
 
 def _one_line(text: object) -> str:
@@ -138,20 +138,36 @@ def _without_ray_address_env() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _client(address: str | None) -> Any:
-    """A ``JobSubmissionClient`` with connect/read timeouts on every request."""
-    url = resolve_address(address)
-    _probe(url)
+@functools.cache
+def timeout_client_class() -> type:
+    """Ray's ``JobSubmissionClient`` with connect/read timeouts on every HTTP request.
+
+    Ray's public API has no timeout (ray 2.60: ``JobSubmissionClient(address, cookies,
+    metadata, headers, verify)``; every request is a bare ``requests.request`` in the
+    private ``SubmissionClient._do_request(method, endpoint, **kwargs)``, which passes
+    extra keyword arguments on to ``requests``). This override is the farm's one use of
+    that private method; tests/test_cluster_config.py
+    (``test_ray_private_do_request_is_still_there``, ``test_client_requests_time_out``)
+    fails by name if a ray upgrade removes or changes it.
+    """
     from ray.job_submission import JobSubmissionClient
 
-    class _TimeoutClient(JobSubmissionClient):
+    class TimeoutJobSubmissionClient(JobSubmissionClient):
         def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
             kwargs.setdefault("timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
             return super()._do_request(method, endpoint, **kwargs)
 
+    return TimeoutJobSubmissionClient
+
+
+def _client(address: str | None) -> Any:
+    """A ``JobSubmissionClient`` with connect/read timeouts on every request."""
+    url = resolve_address(address)
+    _probe(url)
+    client_class = timeout_client_class()
     try:
         with _without_ray_address_env():
-            return _TimeoutClient(url)
+            return client_class(url)
     except Exception as exc:
         raise SubmitError(f"cannot use the Ray Jobs API at {url}: {_one_line(exc)}") from None
 
@@ -171,7 +187,7 @@ def build_runtime_env(working_dir: str = ".", env_names: Sequence[str] = ()) -> 
     if not os.path.isdir(path):
         raise SubmitError(f"working directory {working_dir!r} is not a directory")
     for name in env_names:
-        if _SECRET_NAME.search(name.upper()):
+        if is_secret_name(name):
             raise SubmitError(
                 f"refusing to send {name} to the cluster: it looks like a credential; "
                 "give the cluster's nodes their own credentials (instance profile)"
