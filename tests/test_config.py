@@ -342,7 +342,7 @@ def test_kernel_fingerprint_ignores_comments_and_docstrings_not_code():
     """Editing a comment or a docstring of the kernel does not change a cube's identity
     (a resume is not blocked); changing an equation does; the NumPy reference is not part
     of it."""
-    from farm.plan.identity import NOT_IN_FINGERPRINT, _code_only
+    from farm.plan.fingerprint import NOT_IN_FINGERPRINT, _code_only
 
     src = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
     assert _code_only(src) == _code_only('def f(x):\n    """Other doc."""\n    return x + 1\n')

@@ -1,70 +1,26 @@
 """The identity of a sweep's numbers: what a cube stores about its configuration.
 
-:func:`config_hash` digests what determines the numbers (model, sweep, seed and the
-kernel's code), so a store is never resumed with numbers from another configuration;
-runtime and store settings are left out. :func:`kernel_fingerprint` digests the kernel's
-code, not its comments or docstrings, nor the NumPy reference (``kernels/reference.py``)
-or the cube-format and key modules' docs: editing a comment does not block a resume;
-changing an equation does.
+:func:`config_hash` digests what determines the numbers (model, sweep, seed, the
+kernel's code and the numerics settings of :mod:`farm.plan.fingerprint`), so a store is
+never resumed with numbers from another configuration; runtime and store settings are
+left out.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from farm.plan.fingerprint import kernel_fingerprint, numerics_settings
+
 __all__ = ["HASH_VERSION", "config_hash", "hash_payload", "kernel_fingerprint", "model_values",
            "numerics_settings", "to_yaml"]
 
 HASH_VERSION = 2
-NOT_IN_FINGERPRINT = ("reference.py",)
-"""Kernel files that never change a cube's numbers (the NumPy reference implementation)."""
-NUMERICS_ENV = ("KERNELS_PATH_CHUNK", "JAX_ENABLE_X64", "JAX_DEFAULT_PRNG_IMPL")
-"""Environment settings that can change the bits of a cube (recorded and hashed)."""
-
-
-def _code_only(source: str) -> str:
-    """The source's abstract syntax tree without docstrings, as text: comments, docstrings
-    and formatting do not count, code does."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(getattr(body[0], "value", None), ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
-
-
-@functools.cache
-def kernel_fingerprint() -> str:
-    """sha256 (hex, 16 chars) of the kernel's code (every module of ``kernels/`` but the
-    NumPy reference), ignoring comments and docstrings."""
-    import kernels
-
-    root = Path(kernels.__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if path.name in NOT_IN_FINGERPRINT:
-            continue
-        h.update(str(path.relative_to(root)).encode())
-        h.update(_code_only(path.read_text()).encode())
-    return h.hexdigest()[:16]
-
-
-def numerics_settings() -> dict[str, str]:
-    """The settings besides the configuration that can change a cube's bits: the JAX backend
-    the workers will use (the default of this process) and :data:`NUMERICS_ENV`."""
-    out = {k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)}
-    out["jax_platforms"] = os.environ.get("JAX_PLATFORMS", "") or "default"
-    return out
 
 
 def model_values(model: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from farm.plan.fingerprint import kernel_fingerprint, numerics_settings
 from farm.secrets import redact_secrets
 from kernels.cubeformat import FARM_FORMAT
 
@@ -44,21 +45,6 @@ PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "xarray", "zarr", "ray", "hydra-c
 
 class _HasAttrs(Protocol):
     def to_attrs(self) -> dict[str, Any]: ...
-
-
-def kernel_fingerprint() -> str:
-    """sha256 (hex, 16 chars) of the kernel's source files: part of the config hash, so a
-    store is never resumed with numbers from a different version of the model."""
-    import hashlib
-
-    import kernels
-
-    root = Path(kernels.__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def now_iso() -> str:
@@ -175,6 +161,7 @@ def provenance_attrs(
         "n_paths": int(n_paths),
         "n_steps": int(n_steps),
         "kernel_sha256": kernel_fingerprint(),
+        "numerics": json.dumps(numerics_settings()),
         "versions": json.dumps(package_versions()),
         **(dict(prng) if prng is not None else {"jax_prng_impl": ""}),
         **git_info(),
