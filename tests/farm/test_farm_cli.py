@@ -15,7 +15,7 @@ from conftest import FARM_SMALL
 from farm.cli import main
 from farm.store.lock import StoreLock
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tree_digest(path: Path) -> str:

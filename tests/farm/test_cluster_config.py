@@ -20,7 +20,7 @@ import yaml
 from farm.run import cluster as cr
 from farm.run import submit as sm
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_FILES = ["cluster.yaml", "cluster-gcp.yaml"]
 FAKE_SECRET = "farm-test-secret-value-0123456789"
 

@@ -20,7 +20,7 @@ from farm.store.cube import open_existing
 from kernels import simulate_block
 
 pytestmark = pytest.mark.usefixtures("ray_local")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def assert_identical(a: dict, b: dict) -> None:

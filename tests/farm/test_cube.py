@@ -282,7 +282,7 @@ def test_no_secrets_in_attrs(tmp_path, monkeypatch):
 
 def test_one_definition_of_secrets(monkeypatch):
     """farm.secrets is the only secret-name rule: the cube's attrs, its failure messages
-    and `farm submit` (tests/test_cluster_config.py) all use it."""
+    and `farm submit` (tests/farm/test_cluster_config.py) all use it."""
     import farm.secrets
     from farm.store import provenance
 

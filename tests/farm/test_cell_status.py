@@ -2,7 +2,7 @@
 
 Unit level, without Ray: the worker's per-cell check (:mod:`farm.run.cellcheck`, with NaN and
 inf injected into real-shaped results) and the cube's per-cell status writes. The end to
-end runs are in tests/test_farm_cells.py.
+end runs are in tests/farm/test_farm_cells.py.
 """
 
 from __future__ import annotations

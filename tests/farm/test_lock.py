@@ -37,7 +37,7 @@ from farm.store.lock import (
     read_lock,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = textwrap.dedent("""
     import sys
