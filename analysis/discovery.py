@@ -3,7 +3,7 @@
 Which boxes of parameter space hold the systemic cells? Cells with ``var >= threshold``
 are the cases of interest. Peeling and pasting are done by the ``prim`` package (Project
 Platypus; the EMA Workbench's PRIM, standalone). This module is the only place that
-touches it; ``tests/test_analysis_discovery.py::test_prim_package_api`` pins what is
+touches it; ``tests/analysis/test_analysis_discovery.py::test_prim_package_api`` pins what is
 used here (``Prim(x, y, obj_func=, peel_alpha=, paste_alpha=, mass_min=)``,
 ``find_box``, a box's ``peeling_trajectory``, ``limits``, ``yi``, ``select``).
 

@@ -4,7 +4,7 @@
 (the kernel's pytree), the range checks of :func:`kernels.params.validate_params`,
 the Hydra model files ``conf/model/*.yaml`` (``python -m farm.plan.modelyaml``) and the
 parameter tables of ``docs/model.md`` (``python -m farm.plan.modelyaml --docs``) are all
-generated. Change a default here and regenerate; ``tests/test_config.py`` fails
+generated. Change a default here and regenerate; ``tests/farm/test_config.py`` fails
 while the generated files disagree.
 
 Units: money in US dollars, prices as log prices, drawdowns and shares as

@@ -4,7 +4,7 @@ An independent implementation of sections 1-7 of the specification, sharing no c
 the JAX kernel but ``ModelParams``, ``correlation_matrix`` and the Wilson bounds of
 ``kernels.stats.with_intervals``. It consumes the kernel's standard-normal draws
 (``normals (n_paths, n_steps, 3 + t_dof)``, :func:`kernels.shocks.draw_normals`), so float64
-results compare path by path (``tests/test_kernel_reference.py``); it is also the NumPy
+results compare path by path (``tests/kernels/test_kernel_reference.py``); it is also the NumPy
 baseline of the benchmarks. Paths are on the first axis, assets ``(btc, alt, eq)`` on the
 second; steps and cascade rounds are Python loops. The within-step cascade is the plain
 fixed-point (Picard) iteration ``x <- F(x)`` of section 5 (no Aitken acceleration). Units:

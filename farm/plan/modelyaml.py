@@ -9,7 +9,7 @@ description), ``conf/model/oct2025.yaml`` (only what the episode changes, on top
     .venv/bin/python -m farm.plan.modelyaml          # rewrite the files
     .venv/bin/python -m farm.plan.modelyaml --check  # exit 1 if any differs
 
-``tests/test_config.py`` fails while the files and ``kernels.paramspec`` disagree.
+``tests/farm/test_config.py`` fails while the files and ``kernels.paramspec`` disagree.
 """
 
 from __future__ import annotations
