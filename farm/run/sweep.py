@@ -32,6 +32,7 @@ from farm.store.cube import (
 )
 from farm.store.lock import StoreLock
 from farm.store.provenance import prng_attrs, provenance_attrs
+from farm.store.repair import check_and_repair
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def open_or_create(plan: Plan) -> tuple[Cube, Plan]:
     if cube_exists(url, opts) and not plan.store.overwrite:
         cube = open_existing(url, opts)
         cube.check_compatible(plan.config_hash, plan.config_yaml)
+        check_and_repair(cube)  # bad chunks' blocks back to pending; a lost status rebuilt
         if tuple(cube.chunks) != tuple(plan.design.chunks):
             log.info("resuming with the store's block layout %s (runtime.block_cells ignored)",
                      tuple(cube.chunks))
@@ -146,6 +148,9 @@ def run_sweep(plan: Plan, *, progress: ProgressFactory | None = None,
                 _dispatch_todo(plan, cube, todo, report, lock, cpus, progress, notify, runner)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
+            lock.refresh()  # repair and finalize only a store that is still ours
+            if not cube.has_status():  # deleted while the run was writing it
+                check_and_repair(cube)
             cube.finalize(prng_attrs(report.prng, cube.attrs))
             report.cells_flagged = int(cube.attrs.get("cells_flagged", 0))
     finally:
@@ -179,7 +184,12 @@ def _connect_cluster(plan: Plan) -> bool:
 def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
                    lock: StoreLock, cpus: int, progress: ProgressFactory | None,
                    notify: Callable[[str], None], runner: Callable[..., BlockReceipt]) -> None:
-    """Dispatch the missing blocks with a progress display; record failures in the cube."""
+    """Dispatch the missing blocks with a progress display; record failures in the cube.
+
+    The lock is checked after every block (``lock.refresh``) and every second
+    (``lock.check``: the heartbeat thread's finding): a lost lock stops the dispatch
+    with StoreLockedError before anything more is recorded; it never marks a block
+    failed."""
     rt, design = plan.runtime, plan.design
     notify(_cluster_text(cpus))
     slots = max(1, cpus // rt.cpus_per_task)
@@ -192,6 +202,7 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
     bar = make_bar(design.n_cells, done_cells, plan.sweep.paths)
 
     def on_done(r: BlockReceipt) -> None:
+        lock.refresh()  # still ours? else StoreLockedError: stop, record nothing
         if r.failed_cells:  # the worker wrote the block with these cells failed (status 2)
             msg = block_failure_message(r.failed_cells, r.n_cells)
             report.failed[r.index] = msg
@@ -206,7 +217,6 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
         if dict(r.prng) not in report.prng:
             report.prng.append(dict(r.prng))
         bar.update(r.n_cells - len(r.failed_cells), failed=len(r.failed_cells))
-        lock.refresh()
 
     def on_failed(block: Any, message: str) -> None:
         report.failed[int(block.index)] = message
@@ -217,7 +227,7 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
     try:
         dispatch(_tasks(plan, todo), cube, max_in_flight=in_flight, retries=rt.retries,
                  cpus_per_task=rt.cpus_per_task, on_done=on_done, on_failed=on_failed,
-                 runner=runner)
+                 runner=runner, check=lock.check)
     finally:
         report.blocks_seconds = time.perf_counter() - t0
         bar.close()

@@ -33,16 +33,16 @@ from farm.store.layout import (
     BlockLike,
     DesignLike,
     block_status_of,
+    block_values,
     consolidate,
     path_var_name,
-    prepare_values,
     read_root_attrs,
     region_index,
     write_concurrently,
-    write_template,
 )
 from farm.store.provenance import FARM_FORMAT, now_iso
 from farm.store.refusal import (
+    DamagedCubeError,
     IncompatibleStoreError,
     NotACubeError,
     StoreExistsError,
@@ -51,31 +51,28 @@ from farm.store.refusal import (
     cube_exists,
 )
 from farm.store.runrecord import RunRecord
-from farm.store.storage import filesystem, normalize_url, remove_store, zarr_store
-from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+from farm.store.storage import (
+    filesystem,
+    normalize_url,
+    remove_store,
+    zarr_store,
+)
+from farm.store.template import write_template
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES
 
 __all__ = [
-    "DONE_STATUSES",
-    "STATUS_DONE",
-    "STATUS_FAILED",
-    "STATUS_FLAGGED",
-    "STATUS_PENDING",
-    "Cube",
-    "IncompatibleStoreError",
-    "NotACubeError",
-    "StoreExistsError",
-    "create_cube",
-    "cube_exists",
-    "describe_difference",
-    "open_existing",
-    "path_var_name",
-    "read_root_attrs",
+    "DONE_STATUSES", "STATUS_DONE", "STATUS_FAILED", "STATUS_FLAGGED", "STATUS_PENDING",
+    "Cube", "DamagedCubeError", "IncompatibleStoreError", "NotACubeError",
+    "StoreExistsError", "create_cube", "cube_exists", "describe_difference",
+    "open_existing", "path_var_name", "read_root_attrs"
 ]
 
 if TYPE_CHECKING:  # xarray is imported where needed: workers only write with zarr
     import xarray as xr
 
 log = logging.getLogger(__name__)
+
+LAYOUT_VAR = next(iter(PROBABILITIES))  # an array over the cell dims only, like status
 
 
 def create_cube(
@@ -125,9 +122,9 @@ def open_existing(
     check_openable(url, storage_options)
     cube = Cube(url, storage_options, read_only=read_only)
     try:
-        cube.shape  # noqa: B018 - opens the status array
+        cube.shape  # noqa: B018 - opens a data array (the layout)
     except (KeyError, FileNotFoundError) as exc:
-        raise NotACubeError(f"{url} has no {STATUS_VAR!r} array: not a complete cube") from exc
+        raise NotACubeError(f"{url} has no {LAYOUT_VAR!r} array: not a complete cube") from exc
     return cube
 
 
@@ -186,17 +183,26 @@ class Cube(RunRecord):
         group.attrs.update(dict(new))
         self._group = None  # its cached attrs are stale; array handles stay valid
 
+    # the cell layout is read from a probability (cell dims only, like status), so a cube
+    # whose status array was lost still opens and can be repaired (farm.store.repair)
     @property
     def cell_dims(self) -> tuple[str, ...]:
-        return tuple(self._array(STATUS_VAR).metadata.dimension_names or ())
+        return tuple(self._array(LAYOUT_VAR).metadata.dimension_names or ())
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self._array(STATUS_VAR).shape)
+        return tuple(self._array(LAYOUT_VAR).shape)
 
     @property
     def chunks(self) -> tuple[int, ...]:
-        return tuple(self._array(STATUS_VAR).chunks)
+        return tuple(self._array(LAYOUT_VAR).chunks)
+
+    def has_status(self) -> bool:
+        """Whether the ``status`` array's metadata is in the store (its consolidated copy
+        in the root metadata outlives a deleted array, so this asks the store itself)."""
+        fs, path = filesystem(self.url, self.storage_options)
+        fs.invalidate_cache()
+        return bool(fs.exists(f"{path}/{STATUS_VAR}/zarr.json"))
 
     @property
     def n_blocks(self) -> int:
@@ -233,17 +239,9 @@ class Cube(RunRecord):
         required exactly when the cube stores paths. Cast to float32.
         """
         index, sub = self._index(block)
-        n = math.prod(sub)
-        todo = prepare_values("stats", stats, PATH_OUTPUTS, (len(STATS),), n, sub)
-        todo += prepare_values("probs", probs, PROBABILITIES, (), n, sub)
-        if self.has_paths:
-            if paths is None:
-                raise ValueError(f"{self.url} stores per-path outputs: pass paths=")
-            n_paths = self._array(path_var_name(next(iter(PATH_OUTPUTS)))).shape[-1]
-            for name, arr in prepare_values("paths", paths, PATH_OUTPUTS, (n_paths,), n, sub):
-                todo.append((path_var_name(name), arr))
-        elif paths is not None:
-            raise ValueError(f"{self.url} does not store per-path outputs (store.paths=false)")
+        n_paths = (self._array(path_var_name(next(iter(PATH_OUTPUTS)))).shape[-1]
+                   if self.has_paths else None)
+        todo = block_values(self.url, stats, probs, paths, n_paths, sub)
         writes = [(self._array(name), index + (slice(None),) * (arr.ndim - len(sub)), arr)
                   for name, arr in todo]
         write_concurrently(writes)
@@ -268,8 +266,20 @@ class Cube(RunRecord):
         self.mark_done(block, status)
 
     def cell_status(self) -> np.ndarray:
-        """The per-cell status array (int8, shape over the cell dims)."""
-        return np.asarray(self._array(STATUS_VAR)[...])
+        """The per-cell status array (int8, shape over the cell dims).
+
+        :class:`DamagedCubeError` when the array is gone or a chunk of it cannot be read
+        (``farm repair STORE`` rebuilds it from the data)."""
+        if not self.has_status():
+            raise DamagedCubeError(f"{self.url}: the {STATUS_VAR!r} array is missing; "
+                                   "`farm repair STORE` rebuilds it from the data")
+        try:
+            return np.asarray(self._array(STATUS_VAR)[...])
+        except Exception as exc:  # any decode error of a chunk
+            raise DamagedCubeError(
+                f"{self.url}: the {STATUS_VAR!r} array cannot be read ({type(exc).__name__}); "
+                "`farm status --verify STORE` names the bad chunks, `farm repair STORE` "
+                "rebuilds them from the data") from None
 
     def block_status(self, design: DesignLike | None = None) -> np.ndarray:
         """Status per block (C order over the chunk grid): 0 pending, 1 done, 2 failed.

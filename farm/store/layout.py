@@ -9,11 +9,8 @@ block == one chunk); ``stat`` and ``path`` are whole. Unwritten data reads NaN,
 unwritten status 0. Units are the outputs' own (:mod:`kernels.outputs`: US dollars,
 positive fractions, ...).
 
-The template is written once (:func:`write_template`): coordinates and attrs by
-``xarray.Dataset.to_zarr``, data variables as empty zarr v3 arrays with
-``dimension_names`` (metadata only: no chunk is stored until a block writes it, so
-creating a million-cell cube is instant; ``to_zarr(compute=False)`` would need dask,
-which the farm does not use), then the metadata is consolidated. Blocks are written by
+The template is written once (:mod:`farm.store.template`), then the metadata is
+consolidated. Blocks are written by
 direct zarr slicing of chunk-aligned regions (:func:`region_index`), so concurrent
 writers never share a chunk; a block's arrays are written concurrently
 (:func:`write_concurrently`).
@@ -27,7 +24,7 @@ import math
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import zarr
@@ -48,9 +45,6 @@ from kernels.cubeformat import (
 )
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
-if TYPE_CHECKING:  # imported where needed: workers write blocks with zarr alone
-    import xarray as xr
-
 __all__ = [
     "DONE_STATUSES",
     "PATH_DIM",
@@ -64,6 +58,7 @@ __all__ = [
     "BlockLike",
     "DesignLike",
     "block_status_of",
+    "block_values",
     "consolidate",
     "has_content",
     "path_var_name",
@@ -71,7 +66,6 @@ __all__ = [
     "read_root_attrs",
     "region_index",
     "write_concurrently",
-    "write_template",
     "zarr_sync",
 ]
 
@@ -117,68 +111,6 @@ def has_content(url: str, storage_options: Mapping[str, Any] | None) -> bool:
         return bool(fs.ls(path)) if fs.isdir(path) else fs.exists(path)
     except FileNotFoundError:
         return False
-
-
-def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr.Dataset:
-    import xarray as xr
-
-    dims, shape = tuple(design.cell_dims), tuple(int(n) for n in design.shape)
-    reserved = {STAT_DIM, PATH_DIM, STATUS_VAR, *PATH_OUTPUTS, *PROBABILITIES}
-    reserved |= {path_var_name(v) for v in PATH_OUTPUTS}
-    coords: dict[str, Any] = {}
-    for name, values in design.coords.items():
-        if name in reserved:
-            raise ValueError(f"design coordinate {name!r} clashes with a cube variable or dim")
-        arr = np.asarray(values)
-        if name in dims:
-            if arr.shape != (shape[dims.index(name)],):
-                raise ValueError(f"coordinate {name!r} has shape {arr.shape}, dim is {shape}")
-            coords[name] = ((name,), arr)
-        elif arr.shape == shape:
-            coords[name] = (dims, arr)
-        else:
-            raise ValueError(f"coordinate {name!r} of shape {arr.shape} fits no cell dims {dims}")
-    for dim, n in zip(dims, shape, strict=True):
-        coords.setdefault(dim, ((dim,), np.arange(n)))
-    coords[STAT_DIM] = ((STAT_DIM,), np.array(STATS, dtype=object))
-    if store_paths:
-        coords[PATH_DIM] = ((PATH_DIM,), np.arange(int(n_paths)))
-    return xr.Dataset(coords=coords)
-
-
-def write_template(
-    url: str, design: DesignLike, attrs: Mapping[str, Any], n_paths: int, store_paths: bool,
-    storage_options: Mapping[str, Any] | None,
-) -> None:
-    """Write the empty cube at ``url`` (nothing there yet): coords, attrs, empty arrays."""
-    dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
-    ds = _template_dataset(design, n_paths, store_paths)
-    ds.attrs = dict(attrs)
-    store = zarr_store(url, storage_options)
-    ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False)
-    group = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-
-    def _new(name: str, extra: dict[str, int], dtype: str, fill: Any, meta: dict) -> None:
-        group.create_array(
-            name, shape=shape + tuple(extra.values()), chunks=chunks + tuple(extra.values()),
-            dtype=dtype, fill_value=fill, dimension_names=dims + tuple(extra),
-            attributes=meta,
-        )
-
-    for var, spec in PATH_OUTPUTS.items():
-        _new(var, {STAT_DIM: len(STATS)}, "float32", np.nan, dict(spec._asdict()))
-    for name, spec in PROBABILITIES.items():
-        _new(name, {}, "float32", np.nan, dict(spec._asdict()))
-    if store_paths:
-        for var, spec in PATH_OUTPUTS.items():
-            meta = {"units": spec.units, "description": f"{spec.description} (per path)"}
-            _new(path_var_name(var), {PATH_DIM: n_paths}, "float32", np.nan, meta)
-    _new(STATUS_VAR, {}, "int8", STATUS_PENDING, {
-        "units": "1",
-        "description": "cell status: " + "; ".join(f"{k} {v}" for k, v in STATUS_MEANINGS.items()),
-        "flag_values": list(STATUS_MEANINGS),
-        "flag_meanings": "pending done failed done_flagged",
-    })
 
 
 def consolidate(url: str, storage_options: Mapping[str, Any] | None) -> None:
@@ -232,6 +164,24 @@ def prepare_values(what: str, values: Mapping[str, Any], names: Iterable[str],
     return out
 
 
+def block_values(url: str, stats: Mapping[str, Any], probs: Mapping[str, Any],
+                 paths: Mapping[str, Any] | None, n_paths: int | None,
+                 sub: tuple[int, ...]) -> list:
+    """``[(array name, values shaped sub + ...)]`` of a block's data; ``paths`` required
+    exactly when the cube stores per-path outputs (``n_paths`` not None)."""
+    n = math.prod(sub)
+    todo = prepare_values("stats", stats, PATH_OUTPUTS, (len(STATS),), n, sub)
+    todo += prepare_values("probs", probs, PROBABILITIES, (), n, sub)
+    if n_paths is not None:
+        if paths is None:
+            raise ValueError(f"{url} stores per-path outputs: pass paths=")
+        for name, arr in prepare_values("paths", paths, PATH_OUTPUTS, (n_paths,), n, sub):
+            todo.append((path_var_name(name), arr))
+    elif paths is not None:
+        raise ValueError(f"{url} does not store per-path outputs (store.paths=false)")
+    return todo
+
+
 def zarr_sync() -> Callable[[Coroutine[Any, Any, Any]], Any] | None:
     """zarr's private ``zarr.core.sync.sync`` (None if a zarr release dropped it).
 
@@ -242,7 +192,7 @@ def zarr_sync() -> Callable[[Coroutine[Any, Any, Any]], Any] | None:
     ``AsyncArray.setitem`` make the coroutines, only this runs them. The public
     alternative, one thread per array (``array[sel] = value``), measured 1.6x slower per
     block on a local disk (2 CPUs; about the same on S3). This is the farm's one use of
-    it; tests/test_cube.py::test_zarr_private_sync_is_still_there pins it by name.
+    it; tests/farm/test_cube.py::test_zarr_private_sync_is_still_there pins it by name.
     """
     try:
         from zarr.core.sync import sync

@@ -20,6 +20,7 @@ from farm.store.storage import StoreRefusedError
 from kernels import cubeformat
 
 __all__ = [
+    "DamagedCubeError",
     "IncompatibleStoreError",
     "NotACubeError",
     "StoreExistsError",
@@ -38,6 +39,10 @@ class StoreExistsError(StoreRefusedError, FileExistsError):
 class NotACubeError(StoreRefusedError, cubeformat.NotACubeError):
     """The URL holds no farm cube (missing, not Zarr, or no ``farm_format`` attr): the
     format's error, refused by the farm like any store it cannot use (exit 2)."""
+
+
+class DamagedCubeError(StoreRefusedError):
+    """The cube's ``status`` is missing or unreadable: ``farm repair STORE`` rebuilds it."""
 
 
 class IncompatibleStoreError(StoreRefusedError, ValueError):

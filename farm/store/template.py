@@ -1,0 +1,124 @@
+"""The empty cube: coordinates, attrs and one empty zarr v3 array per output.
+
+Written once when a cube is created (:func:`write_template`): coordinates and attrs by
+``xarray.Dataset.to_zarr``, data variables as empty zarr v3 arrays with
+``dimension_names`` (metadata only: no chunk is stored until a block writes it, so
+creating a million-cell cube is instant; ``to_zarr(compute=False)`` would need dask,
+which the farm does not use).
+
+Every chunk is stored with a CRC-32C checksum after its Zstandard compression
+(:func:`chunk_codecs`, zarr v3's ``crc32c`` codec): a chunk whose bytes changed on disk
+fails to decode instead of reading as other numbers, and
+:mod:`farm.store.verify` names it. :func:`create_output_array` also re-creates one array
+of an existing cube (:mod:`farm.store.repair` puts back a deleted ``status`` array).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from farm.store.layout import DesignLike
+from farm.store.storage import zarr_store
+from kernels.cubeformat import (
+    PATH_DIM,
+    STAT_DIM,
+    STATUS_MEANINGS,
+    STATUS_PENDING,
+    STATUS_VAR,
+    path_var_name,
+)
+from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["CHUNK_CHECKSUM", "chunk_codecs", "create_output_array", "output_arrays",
+           "write_template"]
+
+CHUNK_CHECKSUM = "crc32c"
+"""Recorded in the cube's attrs ``chunk_checksum``: every chunk carries this checksum."""
+
+
+def chunk_codecs() -> tuple[Any, ...]:
+    """The bytes-to-bytes codecs of every array: zarr's default Zstandard, then CRC-32C."""
+    return (ZstdCodec(level=0, checksum=False), Crc32cCodec())
+
+
+def output_arrays(n_paths: int, store_paths: bool) -> dict[str, tuple[dict, str, Any, dict]]:
+    """``{name: (extra_dims, dtype, fill_value, attributes)}`` of every array of a cube,
+    ``extra_dims`` being ``{dim: length}`` after the cell dims."""
+    out: dict[str, tuple[dict, str, Any, dict]] = {}
+    for var, spec in PATH_OUTPUTS.items():
+        out[var] = ({STAT_DIM: len(STATS)}, "float32", np.nan, dict(spec._asdict()))
+    for name, spec in PROBABILITIES.items():
+        out[name] = ({}, "float32", np.nan, dict(spec._asdict()))
+    if store_paths:
+        for var, spec in PATH_OUTPUTS.items():
+            meta = {"units": spec.units, "description": f"{spec.description} (per path)"}
+            out[path_var_name(var)] = ({PATH_DIM: int(n_paths)}, "float32", np.nan, meta)
+    out[STATUS_VAR] = ({}, "int8", STATUS_PENDING, {
+        "units": "1",
+        "description": "cell status: " + "; ".join(f"{k} {v}" for k, v in STATUS_MEANINGS.items()),
+        "flag_values": list(STATUS_MEANINGS),
+        "flag_meanings": "pending done failed done_flagged",
+    })
+    return out
+
+
+def create_output_array(group: zarr.Group, name: str, dims: tuple[str, ...],
+                        shape: tuple[int, ...], chunks: tuple[int, ...], n_paths: int,
+                        *, overwrite: bool = False) -> zarr.Array:
+    """Create the empty array ``name`` of a cube whose cells have ``dims``/``shape``/
+    ``chunks`` (one chunk per block; the ``stat`` and ``path`` dims whole)."""
+    extra, dtype, fill, meta = output_arrays(n_paths, True)[name]
+    return group.create_array(
+        name, shape=shape + tuple(extra.values()), chunks=chunks + tuple(extra.values()),
+        dtype=dtype, fill_value=fill, dimension_names=dims + tuple(extra),
+        attributes=meta, compressors=chunk_codecs(), overwrite=overwrite,
+    )
+
+
+def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr.Dataset:
+    import xarray as xr
+
+    dims, shape = tuple(design.cell_dims), tuple(int(n) for n in design.shape)
+    reserved = {STAT_DIM, PATH_DIM, *output_arrays(n_paths, True)}
+    coords: dict[str, Any] = {}
+    for name, values in design.coords.items():
+        if name in reserved:
+            raise ValueError(f"design coordinate {name!r} clashes with a cube variable or dim")
+        arr = np.asarray(values)
+        if name in dims:
+            if arr.shape != (shape[dims.index(name)],):
+                raise ValueError(f"coordinate {name!r} has shape {arr.shape}, dim is {shape}")
+            coords[name] = ((name,), arr)
+        elif arr.shape == shape:
+            coords[name] = (dims, arr)
+        else:
+            raise ValueError(f"coordinate {name!r} of shape {arr.shape} fits no cell dims {dims}")
+    for dim, n in zip(dims, shape, strict=True):
+        coords.setdefault(dim, ((dim,), np.arange(n)))
+    coords[STAT_DIM] = ((STAT_DIM,), np.array(STATS, dtype=object))
+    if store_paths:
+        coords[PATH_DIM] = ((PATH_DIM,), np.arange(int(n_paths)))
+    return xr.Dataset(coords=coords)
+
+
+def write_template(
+    url: str, design: DesignLike, attrs: Mapping[str, Any], n_paths: int, store_paths: bool,
+    storage_options: Mapping[str, Any] | None,
+) -> None:
+    """Write the empty cube at ``url`` (nothing there yet): coords, attrs, empty arrays."""
+    dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
+    ds = _template_dataset(design, n_paths, store_paths)
+    ds.attrs = {**dict(attrs), "chunk_checksum": CHUNK_CHECKSUM}
+    store = zarr_store(url, storage_options)
+    ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False)
+    group = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+    for name in output_arrays(n_paths, store_paths):
+        create_output_array(group, name, dims, shape, chunks, n_paths)
