@@ -18,8 +18,9 @@ Call it under the store's lock (:class:`farm.store.lock.StoreLock`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -41,7 +42,7 @@ from kernels.paramspec import SPECS
 if TYPE_CHECKING:
     from farm.store.cube import Cube
 
-__all__ = ["RepairResult", "check_and_repair", "repair_cube"]
+__all__ = ["RepairResult", "check_and_repair", "repair_cube", "repair_store"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +144,17 @@ def check_and_repair(cube: Cube) -> tuple[Verification, RepairResult]:
     it resumes a cube, and ``farm repair``); under the store's lock."""
     v = verify_cube(cube)
     return v, repair_cube(cube, v)
+
+
+def repair_store(url: str, storage_options: Mapping[str, Any] | None = None) -> RepairResult:
+    """``farm repair STORE``: take the store's lock, verify every chunk, repair the status
+    and (when anything changed) record the new counts in the attrs."""
+    from farm.store.cube import open_existing
+    from farm.store.lock import StoreLock
+
+    with StoreLock(url, storage_options):
+        cube = open_existing(url, storage_options)
+        _, result = check_and_repair(cube)
+        if result.changed:
+            cube.finalize()
+    return result

@@ -23,7 +23,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from kernels.outputs import PATH_OUTPUTS, PROBABILITIES
 if TYPE_CHECKING:
     from farm.store.cube import Cube
 
-__all__ = ["WHOLE_READ_BYTES", "ChunkProblem", "Verification", "verify_cube"]
+__all__ = ["WHOLE_READ_BYTES", "ChunkProblem", "Verification", "require_sound", "verify_cube"]
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class _Checker:
                 values[sel] = arr.blocks[coords]
             except Exception as exc:  # a chunk zarr cannot decode
                 readable[sel[: self.ndim]] = False
-                detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+                detail = f"{type(exc).__name__}: {exc}".splitlines()[0].split(". ")[0][:160]
                 self.problems.append(ChunkProblem(name, self.key(name, arr, coords),
                                                   self.block_of(coords), "unreadable", detail))
         return values, readable
@@ -226,3 +226,16 @@ def verify_cube(cube: Cube) -> Verification:
                        len(names) + (0 if status_missing else 1), time.perf_counter() - t0)
     log.info("verified %s in %.2f s: %s", cube.url, out.seconds, out.summary())
     return out
+
+
+def require_sound(url: str, storage_options: Mapping[str, Any] | None = None) -> Verification:
+    """Verify the cube at ``url`` read-only; :class:`farm.store.refusal.DamagedCubeError`
+    (one line naming the bad chunks) unless every chunk is sound (``farm report``)."""
+    from farm.store.cube import open_existing
+    from farm.store.refusal import DamagedCubeError
+
+    v = verify_cube(open_existing(url, storage_options, read_only=True))
+    if not v.ok:
+        raise DamagedCubeError(f"{v.summary()}; `farm run` with the same config recomputes "
+                               f"those blocks (`farm repair {v.url}` rebuilds a lost status)")
+    return v
