@@ -26,10 +26,10 @@ import numpy as np
 import yaml
 import zarr
 
-from farm.store.layout import consolidate
+from farm.store.layout import DesignLike, consolidate
 from farm.store.provenance import now_iso
-from farm.store.template import create_output_array
-from farm.store.verify import Verification, verify_cube
+from farm.store.template import create_output_array, rewrite_coords
+from farm.store.verify import COORDINATE, Verification, verify_cube
 from kernels.cubeformat import (
     STATUS_DONE,
     STATUS_FLAGGED,
@@ -113,7 +113,8 @@ def repair_cube(cube: Cube, v: Verification) -> RepairResult:
     shape, chunks = tuple(ref.shape), tuple(ref.chunks)
     dims = tuple(ref.metadata.dimension_names or ())
     status_blocks = sorted({p.block for p in v.problems if p.array == STATUS_VAR})
-    data_blocks = sorted({p.block for p in v.problems if p.array != STATUS_VAR})
+    data_blocks = sorted({p.block for p in v.problems if p.array != STATUS_VAR
+                          and p.block != COORDINATE})
     rebuild = (np.ones(shape, dtype=bool) if v.status_missing
                else _block_mask(status_blocks, shape, chunks))
     new = v.cell_status.copy()
@@ -139,10 +140,20 @@ def repair_cube(cube: Cube, v: Verification) -> RepairResult:
     return result
 
 
-def check_and_repair(cube: Cube) -> tuple[Verification, RepairResult]:
+def check_and_repair(cube: Cube, design: DesignLike | None = None
+                     ) -> tuple[Verification, RepairResult]:
     """Verify every chunk of ``cube`` and repair its status (what ``farm run`` does when
-    it resumes a cube, and ``farm repair``); under the store's lock."""
+    it resumes a cube, and ``farm repair``); under the store's lock. With the run's
+    ``design``, unreadable coordinate arrays are written again from it."""
     v = verify_cube(cube)
+    if v.bad_coords and design is not None:
+        attrs = cube.attrs
+        rewrite_coords(cube.url, design, int(attrs.get("n_paths", 1)),
+                       str(attrs.get("store_paths")) == "True", v.bad_coords,
+                       cube.storage_options)
+        log.warning("%s: rewrote the unreadable coordinates %s from the design", cube.url,
+                    ", ".join(v.bad_coords))
+        cube._group, cube._arrays = None, {}
     return v, repair_cube(cube, v)
 
 

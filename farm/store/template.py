@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["CHUNK_CHECKSUM", "chunk_codecs", "create_output_array", "output_arrays",
-           "write_template"]
+           "rewrite_coords", "write_template"]
 
 CHUNK_CHECKSUM = "crc32c"
 """Recorded in the cube's attrs ``chunk_checksum``: every chunk carries this checksum."""
@@ -109,6 +109,17 @@ def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr
     return xr.Dataset(coords=coords)
 
 
+def rewrite_coords(url: str, design: DesignLike, n_paths: int, store_paths: bool,
+                   names: list[str], storage_options: Mapping[str, Any] | None) -> None:
+    """Write the coordinate arrays ``names`` of an existing cube again, from ``design``
+    (a coordinate whose chunk was damaged: coordinates are not computed, only laid out)."""
+    ds = _template_dataset(design, n_paths, store_paths)
+    group = zarr.open_group(zarr_store(url, storage_options), mode="r+", zarr_format=3,
+                            use_consolidated=False)
+    for name in names:
+        group[name][...] = np.asarray(ds[name].values).astype(group[name].dtype)
+
+
 def write_template(
     url: str, design: DesignLike, attrs: Mapping[str, Any], n_paths: int, store_paths: bool,
     storage_options: Mapping[str, Any] | None,
@@ -118,7 +129,8 @@ def write_template(
     ds = _template_dataset(design, n_paths, store_paths)
     ds.attrs = {**dict(attrs), "chunk_checksum": CHUNK_CHECKSUM}
     store = zarr_store(url, storage_options)
-    ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False)
+    encoding = {name: {"compressors": chunk_codecs()} for name in ds.coords}
+    ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
     group = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
     for name in output_arrays(n_paths, store_paths):
         create_output_array(group, name, dims, shape, chunks, n_paths)

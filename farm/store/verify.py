@@ -44,6 +44,7 @@ WHOLE_READ_BYTES = 256 * 2**20
 """Arrays up to this size (bytes, decoded) are read in one call; larger ones by chunk."""
 
 MAX_NAMED = 8  # problems named in a one-line summary
+COORDINATE = -1  # ChunkProblem.block of a coordinate array's chunk
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class ChunkProblem:
 
     def __str__(self) -> str:
         tail = f": {self.detail}" if self.detail else ""
-        return f"{self.key} (block {self.block}) {self.kind}{tail}"
+        where = "coordinate" if self.block == COORDINATE else f"block {self.block}"
+        return f"{self.key} ({where}) {self.kind}{tail}"
 
 
 @dataclass
@@ -81,7 +83,12 @@ class Verification:
     @property
     def bad_blocks(self) -> list[int]:
         """Blocks with a problem in any array (to be recomputed)."""
-        return sorted({p.block for p in self.problems})
+        return sorted({p.block for p in self.problems if p.block >= 0})
+
+    @property
+    def bad_coords(self) -> list[str]:
+        """Coordinate arrays that cannot be read (rewritten from the design by a run)."""
+        return sorted({p.array for p in self.problems if p.block == COORDINATE})
 
     def summary(self) -> str:
         """One line: how many chunks are bad, the first few named, and their blocks."""
@@ -221,6 +228,14 @@ def verify_cube(cube: Cube) -> Verification:
             from kernels.outputs import STAT_INDEX
 
             capped = np.where(readable, values[..., STAT_INDEX["mean"]], np.nan)
+    for name, arr in cube.group.arrays():  # coordinates: laid out from the design
+        if name in names or name == STATUS_VAR:
+            continue
+        try:
+            np.asarray(arr[...])
+        except Exception as exc:  # any decode error
+            detail = f"{type(exc).__name__}: {exc}".splitlines()[0].split(". ")[0][:160]
+            checker.problems.append(ChunkProblem(name, name, COORDINATE, "unreadable", detail))
     problems = sorted(checker.problems, key=lambda p: (p.block, p.array))
     out = Verification(cube.url, status, complete, capped, problems, status_missing,
                        len(names) + (0 if status_missing else 1), time.perf_counter() - t0)

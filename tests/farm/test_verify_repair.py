@@ -21,7 +21,7 @@ from farm.store.cube import DamagedCubeError, create_cube, open_existing
 from farm.store.repair import check_and_repair, repair_cube
 from farm.store.verify import verify_cube
 from kernels.cubeformat import STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED, STATUS_PENDING
-from kernels.outputs import STAT_INDEX
+from kernels.outputs import STAT_INDEX, STATS
 
 LIMIT = 0.001  # capped_limit's default (the attrs' config does not set it)
 FLAGGED_CELL, FAILED_CELL = 1, 4  # flat cell indices, both in block 0 (cells 0..5)
@@ -108,7 +108,7 @@ def test_a_deleted_data_chunk_is_named_missing(written):
 
 
 def test_repair_sends_exactly_the_bad_blocks_back_to_pending(written):
-    cube, design, expected = written
+    cube, _, expected = written
     _flip(_chunk(cube, "p_systemic", 1), 40)
     _chunk(cube, "drawdown_eq", 2, extra=1).unlink()
     _, result = check_and_repair(cube)
@@ -154,3 +154,19 @@ def test_pending_cells_with_no_data_are_not_problems(tmp_path):
     _write(cube, design, skip_blocks={1})
     v = verify_cube(cube)
     assert v.problems == []
+
+
+def test_an_unreadable_coordinate_is_named_and_rewritten_from_the_design(written):
+    cube, design, expected = written
+    for name in ("leverage", "stat"):
+        _flip(Path(cube.url, name, "c", "0"), 11)
+    v = verify_cube(cube)
+    assert v.bad_coords == ["leverage", "stat"] and v.bad_blocks == []
+    assert "leverage (coordinate) unreadable" in v.summary()
+    _, result = check_and_repair(cube, design)
+    assert result.blocks_reset == []  # no block is recomputed for a coordinate
+    assert verify_cube(cube).ok
+    ds = cube.dataset()
+    np.testing.assert_array_equal(ds["leverage"].values, design.coords["leverage"])
+    assert list(ds["stat"].values) == list(STATS)
+    np.testing.assert_array_equal(cube.cell_status(), expected)
