@@ -75,14 +75,13 @@ FARM_SMALL = ["sweep=smoke", "sweep.paths=32", "sweep.steps=24", "runtime.block_
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A real local Ray instance (2 CPUs, 127.0.0.1) shared by the farm tests."""
+    """A real local Ray (2 CPUs) shared by the farm tests, started as `farm run` starts it
+    (farm.run.dispatch.start_ray: every process on 127.0.0.1, the farm's runtime env)."""
     import ray
 
-    from farm.run.dispatch import runtime_env
+    from farm.run.dispatch import start_ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level="WARNING", runtime_env=runtime_env())
+    start_ray(None, 2)
     yield ray
     ray.shutdown()
 

@@ -9,6 +9,11 @@ Used by the driver after ``ray.init(address=...)``:
     require_shared_store(cfg.store.url, info.n_nodes, n_hosts=info.n_hosts,
                          shared_fs=shared_fs_flag(cfg))
 
+A task that no node can hold waits forever (Ray's autoscaler only says, every 35 s,
+that it cannot fulfil the request): :func:`require_feasible` refuses it before anything
+is dispatched, against the nodes of a connected Ray, or for a local run before Ray starts,
+against the CPUs the local node will get (``runtime.workers``, else the machine's cores).
+
 A cube on a local path is only usable when every node sees the same directory:
 nodes on one host (tests, a big workstation) or a shared filesystem (NFS, Lustre,
 EFS) that the user vouches for. Otherwise blocks written on worker B land on B's
@@ -18,17 +23,22 @@ disk and the driver's cube stays empty; :func:`require_shared_store` refuses tha
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from farm.errors import ConfigError
+from farm.plan.plan import RuntimePlan
 from farm.store.storage import StoreRefusedError, is_remote, normalize_url
 
 __all__ = [
     "ClusterInfo",
     "LocalStoreOnClusterError",
+    "UnmeetableRequestError",
     "cluster_info",
     "info_from",
+    "require_feasible",
     "require_shared_store",
 ]
 
@@ -37,6 +47,10 @@ log = logging.getLogger(__name__)
 
 class LocalStoreOnClusterError(StoreRefusedError, ValueError):
     """A local store path on a multi-host cluster without a shared filesystem (user error)."""
+
+
+class UnmeetableRequestError(ConfigError):
+    """A resource request per task that no node can meet (user error: it would wait forever)."""
 
 
 @dataclass(frozen=True)
@@ -111,3 +125,37 @@ def require_shared_store(
         "for S3-compatible services) or, if every node mounts this path from a shared "
         "filesystem (NFS, EFS, Lustre), say so with store.shared_fs=true"
     )
+
+
+def require_feasible(runtime: RuntimePlan, *, started_here: bool = False) -> None:
+    """Refuse ``runtime.cpus_per_task`` above the CPUs of the largest node.
+
+    With Ray connected (``ray.is_initialized()``) the alive nodes count; else, for a local
+    run, the CPUs its node will get (``runtime.workers``, else ``os.cpu_count()``); an
+    address not yet connected, or a cluster without any CPU yet (an autoscaler may add
+    workers), is not checked. Raises :class:`UnmeetableRequestError` (one
+    line: the key, the value, the largest node's CPUs), after ``ray.shutdown()`` when Ray
+    was started or connected by this run (``started_here``).
+    """
+    import ray
+
+    if ray.is_initialized():
+        largest = max(cluster_info().cpus_per_node.values(), default=0.0)
+        where = "the CPUs of the cluster's largest node"
+        if not largest:  # no worker yet: an autoscaler may add some
+            log.info("no node with CPUs yet: runtime.cpus_per_task not checked")
+            return
+    elif not runtime.address:
+        largest = float(runtime.workers or os.cpu_count() or 1)
+        where = ("runtime.workers, the CPUs of the local Ray node" if runtime.workers
+                 else "the CPUs of this machine (the local Ray node)")
+    else:
+        return
+    if runtime.cpus_per_task <= largest:
+        return
+    if started_here:
+        ray.shutdown()
+    raise UnmeetableRequestError(
+        "runtime.cpus_per_task", runtime.cpus_per_task,
+        f"at most {_fmt(largest)}, {where}; a block task that no node can hold "
+        "would wait forever")

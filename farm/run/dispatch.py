@@ -180,9 +180,14 @@ def runtime_env() -> dict[str, Any]:
 
 
 def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
-    """Connect to (or start) Ray; returns ``(started_here, cpus)``. Binds to 127.0.0.1."""
+    """Connect to (or start) Ray; returns ``(started_here, cpus)``. A local Ray binds
+    127.0.0.1 only and first reaps leftovers of dead farm drivers (:mod:`farm.run.raynet`)."""
     import ray
 
+    from farm.run.raynet import reap_stale_sessions, start_local
+
+    if not address:
+        reap_stale_sessions()
     if ray.is_initialized():
         return False, int(ray.cluster_resources().get("CPU", 1))
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True,
@@ -191,10 +196,7 @@ def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
         ray.init(address=address, **kwargs)
     else:
         n = workers or os.cpu_count() or 1
-        # no dashboard, hence nothing reads Ray's metrics: not collecting them saves ~1 %
-        # of a core (Ray's idle processes take ~4 % of one core, BENCHMARKS.md)
-        ray.init(num_cpus=n, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 _system_config={"enable_metrics_collection": False}, **kwargs)
+        start_local(n, **kwargs)
         _prestart_workers(n)
     return True, int(ray.cluster_resources().get("CPU", 1))
 

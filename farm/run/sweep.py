@@ -21,6 +21,7 @@ import numpy as np
 
 from farm.plan.plan import Plan
 from farm.run.cellcheck import block_failure_message
+from farm.run.cluster import require_feasible
 from farm.run.dispatch import BlockReceipt, BlockTask, dispatch, run_block, start_ray
 from farm.store.cube import (
     DONE_STATUSES,
@@ -132,6 +133,7 @@ def run_sweep(plan: Plan, *, progress: ProgressFactory | None = None,
     url, opts = plan.store.url, plan.store.storage_options()
     started = time.perf_counter()
     ray_started = _connect_cluster(plan) if plan.runtime.address else False
+    require_feasible(plan.runtime, started_here=ray_started)  # before the store
     try:
         with StoreLock(url, opts) as lock:
             cube, plan = open_or_create(plan)
