@@ -2,13 +2,16 @@
 
 The dispatcher runs whatever block runner it is given (``run_sweep(plan, runner=...)``);
 these runners wrap :func:`farm.run.dispatch.run_block` to fail, crash or return NaN in
-chosen blocks or cells. This module is registered with cloudpickle to travel by value, so
-Ray workers run it without importing the tests. :func:`kill_when_blocks_done` kills a
-``farm run`` process with SIGKILL from outside once some of its blocks are done.
+chosen blocks or cells, or to act on the store's lock when a chosen block runs
+(:func:`rewrite_lock_at`: another writer takes the store). This module is registered with
+cloudpickle to travel by value, so Ray workers run it without importing the tests.
+:func:`kill_when_blocks_done` kills a ``farm run`` process with SIGKILL from outside once
+some of its blocks are done.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -62,6 +65,50 @@ def nan_cells(cells: Iterable[int]) -> Callable[..., Any]:
         for values in (*res.stats.values(), *res.probs.values()):
             values[rows] = np.nan
         return store_block(task, cube, res)
+
+    return runner
+
+
+def write_lock_record(lock_url: str, record: dict,
+                      storage_options: dict | None = None) -> None:
+    """Write ``record`` (JSON) over the lock record at ``lock_url``, a local path (atomically,
+    as a writer does) or an fsspec URL (``s3://...``), as another writer taking the store
+    would."""
+    data = json.dumps(record).encode()
+    if "://" in lock_url:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(lock_url, **dict(storage_options or {}))
+        fs.pipe_file(path, data)
+        return
+    tmp = f"{lock_url}.intruder.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, lock_url)
+
+
+def intruder_record(token: str = "intruder-token") -> dict:
+    """The lock record of another writer, on another host, with a fresh heartbeat (taken
+    over only after ``stale_after``)."""
+    now = time.time()
+    return {"token": token, "pid": 4242, "host": "elsewhere.example", "user": "intruder",
+            "pid_started": now - 60, "created": now, "heartbeat": now, "store": "?",
+            "lock": "heartbeat"}
+
+
+def rewrite_lock_at(block: int, lock_url: str, storage_options: dict | None = None,
+                    stall_s: float = 0.0) -> Callable[..., Any]:
+    """A runner that, when it runs ``block``, writes :func:`intruder_record` over the store's
+    lock record (another writer took the store), waits ``stall_s`` seconds (in small steps,
+    so that a cancel ends the task), then computes and writes the block as usual."""
+
+    def runner(task, cube):
+        if task.block.index == block:
+            write_lock_record(lock_url, intruder_record(), storage_options)
+            deadline = time.monotonic() + stall_s
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+        return store_block(task, cube, compute_block(task))
 
     return runner
 

@@ -216,14 +216,24 @@ def _prestart_workers(n: int) -> None:
         probe.remote()
 
 
+POLL_S = 1.0  # seconds: the dispatcher calls ``check`` at least this often
+
+
 def dispatch(tasks: Iterable[BlockTask], cube: Any, *, max_in_flight: int, retries: int,
              cpus_per_task: int = 1,
              on_done: Callable[[BlockReceipt], None] = lambda r: None,
              on_failed: Callable[[Any, str], None] = lambda b, m: None,
-             runner: Callable[[BlockTask, Any], BlockReceipt] = run_block) -> None:
+             runner: Callable[[BlockTask, Any], BlockReceipt] = run_block,
+             check: Callable[[], None] = lambda: None, poll_s: float = POLL_S) -> None:
     """Submit ``tasks`` with at most ``max_in_flight`` outstanding; stream completions.
 
     Parameters are sent per task (a few KB); the cube handle is ``ray.put`` once.
+    ``on_failed(block, message)`` is called only for a task that raised after all its
+    retries. ``check()`` is called before every submission round and at least every
+    ``poll_s`` seconds while tasks run, even when none completes. An exception from
+    ``check`` or ``on_done`` (the store's lock was lost, or a bug) is never a block
+    failure: nothing more is submitted, the tasks in flight are cancelled (their blocks
+    stay pending, or done if they finished writing) and the exception propagates.
     """
     import ray
 
@@ -233,23 +243,44 @@ def dispatch(tasks: Iterable[BlockTask], cube: Any, *, max_in_flight: int, retri
     pending: dict[Any, Any] = {}
     it = iter(tasks)
     exhausted = False
-    while True:
-        while not exhausted and len(pending) < max_in_flight:
-            task = next(it, None)
-            if task is None:
-                exhausted = True
-                break
-            pending[remote.remote(task, cube_ref)] = task.block
-        if not pending:
-            return
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            block = pending.pop(ref)
-            try:
-                on_done(ray.get(ref))
-            except Exception as exc:  # the task failed after all its retries
-                msg = _short_error(exc)
-                on_failed(block, msg)
+    try:
+        while True:
+            check()
+            while not exhausted and len(pending) < max_in_flight:
+                task = next(it, None)
+                if task is None:
+                    exhausted = True
+                    break
+                pending[remote.remote(task, cube_ref)] = task.block
+            if not pending:
+                return
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll_s)
+            for ref in ready:
+                block = pending.pop(ref)
+                try:
+                    receipt = ray.get(ref)
+                except Exception as exc:  # the task failed after all its retries
+                    on_failed(block, _short_error(exc))
+                    continue
+                on_done(receipt)
+    except BaseException:
+        try:
+            _cancel(list(pending))
+        except Exception as exc:  # Ray going down: the original error matters
+            log.warning("could not cancel the block tasks in flight: %s", exc)
+        raise
+
+
+def _cancel(refs: list[Any], wait_s: float = 10.0) -> None:
+    """Cancel the tasks of ``refs``, give them up to ``wait_s`` seconds to end and drop
+    their results (nothing is recorded for them)."""
+    import ray
+
+    for ref in refs:
+        ray.cancel(ref)
+    if refs:
+        ray.wait(refs, num_returns=len(refs), timeout=wait_s)
+        log.info("cancelled %d block task(s) in flight", len(refs))
 
 
 def _short_error(exc: BaseException) -> str:

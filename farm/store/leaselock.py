@@ -1,24 +1,34 @@
 """The object-store half of :mod:`farm.store.lock`: a lock record with a heartbeat (a lease).
 
 An object store (``s3://``, ``gs://``) has no OS lock, so the lock is the record object
-``<store>.farm-lock`` itself: written if absent (then read back: the last writer of a
-race wins and the others are refused), refreshed by its holder's heartbeat, refused
-while fresh, taken over when stale (heartbeat older than ``stale_after``) or at once
-when its holder was on this host and its process has exited (:func:`is_stale`).
+``<store>.farm-lock`` itself: written if absent or stale (then read back: the last
+writer of a race wins and the others are refused), refreshed by its holder's heartbeat,
+refused while fresh, taken over by :data:`farm.store.lockrecord.TAKEOVER_RULE`
+(:func:`farm.store.lockrecord.is_stale`). Every refresh and the release first read the
+record back and check its ``token``: a holder whose record was replaced or deleted learns
+it there (:class:`LockHeld`) and never overwrites nor deletes another holder's record.
+(An object store has no compare-and-swap: the read and the write are two requests, so a
+takeover landing between them is seen at the next refresh.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import psutil
-
-from farm.store.oslock import LockHeld
+from farm.store.lockrecord import (
+    MALFORMED,
+    STALE_AFTER_S,
+    LockHeld,
+    describe_holder,
+    is_stale,
+    parse_record,
+    process_start,
+    record_problem,
+)
 from farm.store.storage import filesystem
 
 __all__ = ["STALE_AFTER_S", "acquire_lease", "break_lease", "is_stale", "process_start",
@@ -26,44 +36,19 @@ __all__ = ["STALE_AFTER_S", "acquire_lease", "break_lease", "is_stale", "process
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_S = 120.0  # a lease whose heartbeat is older than this is taken over
-
-
-def process_start(pid: int) -> float | None:
-    """The start time of process ``pid`` on this host (None when there is none)."""
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, OSError):
-        return None
-
-
-def is_stale(info: Mapping[str, Any], stale_after: float = STALE_AFTER_S) -> bool:
-    """True when the lock's holder is gone: dead process on this host, or an old heartbeat.
-    Never for a local lock the OS reports held (``os_lock: held``)."""
-    if info.get("os_lock") == "held":
-        return False
-    if info.get("host") == socket.gethostname():
-        pid = int(info.get("pid", -1))
-        started = process_start(pid) if pid > 0 else None
-        if started is None:
-            return True
-        recorded = info.get("pid_started")
-        return recorded is not None and abs(started - float(recorded)) > 1.0  # pid reused
-    return time.time() - float(info.get("heartbeat", 0)) > stale_after
-
 
 def read_lease(lock_url: str, storage_options: Mapping[str, Any] | None) -> dict | None:
-    """The record at ``lock_url``: None when absent, ``{}`` when unreadable."""
+    """The record at ``lock_url``: None when absent, ``{"malformed": why}`` when it is not
+    a JSON object. (An ``os_lock`` field is dropped: only a local probe may set it.)"""
     fs, path = filesystem(lock_url, storage_options)
     try:
         raw = fs.cat_file(path)
     except (FileNotFoundError, IsADirectoryError):
         return None
-    try:
-        info = json.loads(raw)
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
+    info = parse_record(raw)
+    if info is not None:
+        info.pop("os_lock", None)
+    return info
 
 
 def acquire_lease(lock_url: str, storage_options: Mapping[str, Any] | None,
@@ -71,33 +56,41 @@ def acquire_lease(lock_url: str, storage_options: Mapping[str, Any] | None,
     """Write ``info`` as the record unless a fresh one is there (:class:`LockHeld`);
     returns the stale record it took over, if any."""
     old = read_lease(lock_url, storage_options)
-    if old and not is_stale(old, stale_after):
+    if old is not None and not is_stale(old, stale_after):
         raise LockHeld(lock_url, old)
+    if old is not None and (problem := record_problem(old)) is not None:
+        log.warning("%s: %s: %s; taking it over", lock_url, MALFORMED, problem)
     fs, path = filesystem(lock_url, storage_options)
     fs.pipe_file(path, json.dumps(dict(info)).encode())
     time.sleep(0.05)  # let a racing writer land, then check we won
     now = read_lease(lock_url, storage_options)
-    if not now or now.get("token") != info["token"]:
+    if now is None or now.get("token") != info["token"]:
         raise LockHeld(lock_url, now)
     return old
 
 
 def refresh_lease(lock_url: str, storage_options: Mapping[str, Any] | None,
                   info: Mapping[str, Any]) -> None:
-    """Rewrite the record (heartbeat); :class:`LockHeld` when it is no longer ours."""
+    """Rewrite the record (heartbeat) if it is still ours; :class:`LockHeld` (with the
+    record now there, None if deleted) when it is not: nothing is written then."""
     now = read_lease(lock_url, storage_options)
-    if not now or now.get("token") != info["token"]:
+    if now is None or now.get("token") != info["token"]:
         raise LockHeld(lock_url, now)
     fs, path = filesystem(lock_url, storage_options)
     fs.pipe_file(path, json.dumps(dict(info)).encode())
 
 
-def release_lease(lock_url: str, storage_options: Mapping[str, Any] | None, token: str) -> None:
-    """Delete the record if it is still ours."""
+def release_lease(lock_url: str, storage_options: Mapping[str, Any] | None, token: str) -> bool:
+    """Delete the record if it is still ours (True); another holder's is left alone."""
     now = read_lease(lock_url, storage_options)
-    if now and now.get("token") == token:
-        fs, path = filesystem(lock_url, storage_options)
-        fs.rm_file(path)
+    if now is None or now.get("token") != token:
+        if now is not None:
+            log.warning("%s is held by %s, not by this run: left in place", lock_url,
+                        describe_holder(now))
+        return False
+    fs, path = filesystem(lock_url, storage_options)
+    fs.rm_file(path)
+    return True
 
 
 def break_lease(lock_url: str, storage_options: Mapping[str, Any] | None) -> bool:

@@ -1,22 +1,26 @@
 """One writer per store: :class:`StoreLock`, a context manager held for a whole run.
 
-The holder's record is JSON ``{token, pid, host, user, pid_started, created, heartbeat,
-store, lock}`` (times in seconds since the epoch) in ``<store>.farm-lock``, beside the
-store, not inside it, so zarr never meets an unknown member. A refused writer gets a
-one-line :class:`StoreLockedError` naming the holder (:func:`describe_holder`).
+The holder's record (:mod:`farm.store.lockrecord`: token, pid, host, times) lives in
+``<store>.farm-lock``, beside the store, not inside it, so zarr never meets an unknown
+member. The store is named by its identity (:func:`store_identity`): a local store's
+real path (symlinks resolved, so ``ln -s cube.zarr alias.zarr`` meets the same lock),
+an object store's normalized URL. A refused writer gets a one-line
+:class:`StoreLockedError` naming the holder and the takeover rule
+(:data:`farm.store.lockrecord.TAKEOVER_RULE`, the one statement of it).
 
 - Local paths: OS-level locks from the ``filelock`` package (:mod:`farm.store.oslock`,
   which says what they guarantee): the kernel releases them when the holder dies, so no
-  stale lock is left; symlinked aliases of a store meet the same lock; deleting a lock
-  file by hand does not let a second writer in.
-- Object stores (``s3://``, ``gs://``): the record object itself, with a heartbeat. It
-  is refused while fresh (heartbeat younger than ``stale_after``, 120 s) and taken over
-  when stale, or at once when its holder was on this host and its process has exited.
-  Break a stale one by hand with ``python -m farm.store.lock break STORE``.
+  stale lock is left; deleting a lock file by hand does not let a second writer in.
+- Object stores (``s3://``, ``gs://``): the record object itself, with a heartbeat
+  (:mod:`farm.store.leaselock`). Break a stale one by hand with
+  ``python -m farm.store.lock break STORE``.
 
-A background thread refreshes the heartbeat every ``heartbeat_interval`` seconds (the
-run loop also calls :meth:`StoreLock.refresh`); a holder that lost its lock learns it
-there (:class:`StoreLockedError`, "lost the lock").
+Every refresh (a background thread every ``heartbeat_interval`` seconds, and the run
+loop after each block) and the release check that the record still carries this
+holder's token. A holder whose record was replaced or deleted has lost the store: the
+refresh raises :class:`StoreLockedError` ("another writer took the store ..."), the
+heartbeat thread keeps that error for :meth:`StoreLock.check` (the run loop calls it
+every second), and nothing of another holder is ever overwritten or deleted.
 """
 
 from __future__ import annotations
@@ -31,122 +35,123 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from farm.store.leaselock import (
+from farm.store import leaselock
+from farm.store.lockrecord import (
     STALE_AFTER_S,
-    acquire_lease,
-    break_lease,
+    TAKEOVER_RULE,
+    LockHeld,
+    describe_holder,
     is_stale,
+    lock_state,
     process_start,
-    read_lease,
-    refresh_lease,
-    release_lease,
+    since_text,
 )
-from farm.store.oslock import LOCK_SUFFIX, LocalLock, LockHeld, break_local, read_record
-from farm.store.oslock import record_path as local_record_path
+from farm.store.oslock import LOCK_SUFFIX, LocalLock, break_local, read_record
 from farm.store.storage import StoreRefusedError, is_remote, normalize_url, sibling_url
 
-__all__ = [
-    "LOCK_SUFFIX",
-    "STALE_AFTER_S",
-    "StoreLock",
-    "StoreLockedError",
-    "break_lock",
-    "describe_holder",
-    "is_stale",
-    "lock_url",
-    "read_lock",
-]
+__all__ = ["LOCK_SUFFIX", "STALE_AFTER_S", "TAKEOVER_RULE", "StoreLock", "StoreLockedError",
+           "break_lock", "describe_holder", "is_stale", "lock_state", "lock_url", "read_lock",
+           "store_identity"]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 30.0
+HEARTBEAT_S = 5.0  # seconds between heartbeats of a held lock (read when a lock is made)
 
 
 class StoreLockedError(StoreRefusedError, RuntimeError):
     """Another writer holds the store's lock (or took it over from this one)."""
 
 
-def lock_url(url: str) -> str:
-    """Where the lock record of the store at ``url`` lives: ``<store>.farm-lock`` (for a
-    local store, beside its real path: symlinks resolved)."""
+def store_identity(url: str | os.PathLike[str]) -> str:
+    """What names a store for its lock: the real path of a local store (``~``, relative
+    parts and symlinks resolved), the normalized URL of a remote one (scheme in lower
+    case, no trailing '/')."""
     norm = normalize_url(url)
-    return sibling_url(norm, LOCK_SUFFIX) if is_remote(norm) else local_record_path(norm)
+    if is_remote(norm):
+        scheme, rest = norm.split("://", 1)
+        return f"{scheme.lower()}://{rest}"
+    return os.path.realpath(norm)
 
 
-def describe_holder(info: Mapping[str, Any] | None) -> str:
-    """Who holds a lock, from its record: ``user@host pid N`` (``an unknown holder``)."""
-    if not info or "pid" not in info:
-        return "an unknown holder"
-    return f"{info.get('user', '?')}@{info.get('host', '?')} pid {info.get('pid', '?')}"
-
-
-def _since(info: Mapping[str, Any] | None) -> str:
-    if not info or "created" not in info:
-        return ""
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["created"])))
-    age = time.time() - float(info.get("heartbeat", 0))
-    return f" since {when} (last heartbeat {age:.0f} s ago)"
+def lock_url(url: str | os.PathLike[str]) -> str:
+    """Where the lock record of the store at ``url`` lives: ``<store identity>.farm-lock``."""
+    ident = store_identity(url)
+    return sibling_url(ident, LOCK_SUFFIX) if is_remote(ident) else ident + LOCK_SUFFIX
 
 
 def read_lock(url: str, storage_options: Mapping[str, Any] | None = None) -> dict | None:
-    """The lock record of the store at ``url``; None when unlocked, ``{}`` if unreadable.
+    """The lock record of the store at ``url``; None when unlocked.
 
-    A local record comes with ``os_lock``: ``held`` (the OS says a process holds the
-    lock) or ``unknown`` (no ``flock`` on that filesystem); a leftover record of a dead
-    holder is no lock (None).
+    A local record comes with ``os_lock`` (:func:`farm.store.oslock.read_record`); a
+    leftover record of a holder that is gone is no lock (None). A record that is not a
+    JSON object reads as ``{"malformed": why}``.
     """
-    norm = normalize_url(url)
-    return read_lease(lock_url(norm), storage_options) if is_remote(norm) else read_record(norm)
+    ident = store_identity(url)
+    if is_remote(ident):
+        return leaselock.read_lease(lock_url(ident), storage_options)
+    return read_record(ident)
 
 
 def break_lock(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
     """Delete the store's lock; True when there was one. An object store's lock goes
     whoever holds it; a local OS lock is never broken while held (StoreLockedError)."""
-    norm = normalize_url(url)
-    if not is_remote(norm):
+    ident = store_identity(url)
+    if not is_remote(ident):
         try:
-            return break_local(norm)
+            return break_local(ident)
         except LockHeld as held:
             raise StoreLockedError(
-                f"{norm}: not broken: {describe_holder(held.info)} holds its OS lock, which "
+                f"{ident}: not broken: {describe_holder(held.info)} holds its OS lock, which "
                 "is freed when that process ends (stop it to free the store)") from None
-    return break_lease(lock_url(norm), storage_options)
+    return leaselock.break_lease(lock_url(ident), storage_options)
 
 
 class StoreLock:
     """Context manager holding the single-writer lock of the store at ``url``.
 
     >>> with StoreLock("cube.zarr") as lock:   # doctest: +SKIP
-    ...     run()                               # lock.refresh() is also called by a thread
+    ...     for block in blocks:
+    ...         lock.check()                    # the heartbeat thread found the lock lost?
+    ...         run(block)
+    ...         lock.refresh()                  # still ours? (StoreLockedError if not)
+
+    ``stale_after`` (seconds) is the takeover rule's heartbeat age; ``heartbeat_interval``
+    (seconds; None: no heartbeat thread) defaults to :data:`HEARTBEAT_S`.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | os.PathLike[str],
         storage_options: Mapping[str, Any] | None = None,
         *,
         stale_after: float = STALE_AFTER_S,
-        heartbeat_interval: float | None = HEARTBEAT_S,
+        heartbeat_interval: float | Literal["default"] | None = "default",
     ) -> None:
-        self.url = normalize_url(url)
+        self.url = store_identity(url)
         self.lock_url = lock_url(self.url)
         self.storage_options = dict(storage_options or {})
         self.stale_after = float(stale_after)
-        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_interval = (HEARTBEAT_S if heartbeat_interval == "default"
+                                   else heartbeat_interval)
         self.remote = is_remote(self.url)
         self.token = uuid.uuid4().hex
         self.held = False
-        self.lost = False
-        self._local = None if self.remote else LocalLock(self.url)
+        self._lost_error: StoreLockedError | None = None
+        self._local = None if self.remote else LocalLock(self.url, self.stale_after)
         self._created = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._io = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"StoreLock({self.url!r}, held={self.held})"
+        return f"StoreLock({self.url!r}, held={self.held}, lost={self.lost})"
+
+    @property
+    def lost(self) -> bool:
+        """True once a refresh (the heartbeat's or the run loop's) found the lock taken."""
+        return self._lost_error is not None
 
     def _info(self) -> dict[str, Any]:
         try:
@@ -161,22 +166,21 @@ class StoreLock:
         }
 
     def _refuse(self, info: Mapping[str, Any] | None) -> StoreLockedError:
-        holder = describe_holder(info) + _since(info)
-        if not self.remote:
-            return StoreLockedError(
-                f"{self.url}: the store is locked by {holder}: another farm run is writing it "
-                f"(record {self.lock_url}). Its lock is an OS lock, freed when that process "
-                "ends, even if killed: wait for it or stop it.")
         return StoreLockedError(
-            f"{self.url}: the store is locked by {holder}: another farm run is writing it. "
-            f"If that run is dead, its lock is taken over automatically once the heartbeat "
-            f"is older than {self.stale_after:.0f} s (at once on the same host when its "
-            f"process has exited); to break it by hand delete {self.lock_url} "
-            "(python -m farm.store.lock break STORE).")
+            f"{self.url}: the store is locked by {describe_holder(info)}{since_text(info)}: "
+            f"another farm run is writing it (lock {self.lock_url}). "
+            f"{TAKEOVER_RULE.format(stale_after=self.stale_after)} To break a stale lock by "
+            "hand: python -m farm.store.lock break STORE.")
 
-    def _lost(self, info: Mapping[str, Any] | None, why: str = "") -> StoreLockedError:
-        return StoreLockedError(f"{self.url}: lost the lock {self.lock_url}{why} "
-                                f"(now held by {describe_holder(info)})")
+    def _taken(self, held: LockHeld) -> StoreLockedError:
+        holder = ("nobody: its lock record was deleted" if held.info is None
+                  else describe_holder(held.info))
+        why = f" (its lock file {held.path} was deleted by hand)" if (
+            self._local is not None and held.path != self.lock_url) else ""
+        return StoreLockedError(
+            f"another writer took the store {self.url}: its lock {self.lock_url} is now held "
+            f"by {holder}{why}; this run stopped (blocks already written are kept and none is "
+            "marked failed: rerun when that writer is done)")
 
     # ---- public -------------------------------------------------------------------
     def acquire(self) -> StoreLock:
@@ -187,13 +191,14 @@ class StoreLock:
         try:
             if self._local is not None:
                 self._local.acquire(self._info())
-            elif old := acquire_lease(self.lock_url, self.storage_options, self._info(),
+            elif old := leaselock.acquire_lease(self.lock_url, self.storage_options, self._info(),
                                       self.stale_after):
                 log.warning("took over the stale lock %s of %s", self.lock_url,
                             describe_holder(old))
         except LockHeld as held:
             raise self._refuse(held.info) from None
         self.held = True
+        self._lost_error = None
         log.info("locked %s", self.lock_url)
         if self.heartbeat_interval:
             self._stop.clear()
@@ -203,21 +208,27 @@ class StoreLock:
             self._thread.start()
         return self
 
+    def check(self) -> None:
+        """Raise the :class:`StoreLockedError` a refresh found (the lock was taken); no I/O."""
+        if self._lost_error is not None:
+            raise self._lost_error
+
     def refresh(self) -> None:
-        """Update the heartbeat (a local lock also puts back a lock file deleted by hand);
-        :class:`StoreLockedError` if the lock was taken from us."""
+        """Check that the record is still ours, then update its heartbeat (a local lock
+        also puts back a lock file or record deleted by hand); :class:`StoreLockedError`
+        ("another writer took the store") when it is not ours any more."""
         if not self.held:
             raise RuntimeError(f"lock on {self.url} is not held")
+        self.check()
         with self._io:
             try:
                 if self._local is None:
-                    refresh_lease(self.lock_url, self.storage_options, self._info())
+                    leaselock.refresh_lease(self.lock_url, self.storage_options, self._info())
                 else:
                     self._local.refresh(self._info())
             except LockHeld as held:
-                why = "" if self._local is None else (
-                    f": its lock file {held.path} was deleted by hand and another writer took it")
-                raise self._lost(held.info, why) from None
+                self._lost_error = self._taken(held)
+                raise self._lost_error from None
 
     def _beat(self) -> None:
         assert self.heartbeat_interval
@@ -225,7 +236,6 @@ class StoreLock:
             try:
                 self.refresh()
             except StoreLockedError as exc:
-                self.lost = True
                 log.error("%s", exc)
                 return
             except Exception:
@@ -234,7 +244,8 @@ class StoreLock:
                     return
 
     def release(self) -> None:
-        """Stop the heartbeat and release the lock (its record only if it is still ours)."""
+        """Stop the heartbeat and release the lock: the record is deleted only if it is
+        still ours, and another writer's lock files are left alone."""
         if not self.held:
             return
         self._stop.set()
@@ -246,7 +257,7 @@ class StoreLock:
             if self._local is not None:
                 self._local.release(self.token)
             else:
-                release_lease(self.lock_url, self.storage_options, self.token)
+                leaselock.release_lease(self.lock_url, self.storage_options, self.token)
         log.info("unlocked %s", self.lock_url)
 
     def __enter__(self) -> StoreLock:

@@ -24,9 +24,15 @@ What holds, and why:
   promise this: a ``flock`` belongs to the inode, and a second writer creates and locks
   a new file at the deleted path. Hence two lock files: the other one still refuses
   the second writer, and the holder puts a deleted one back at its next
-  :meth:`LocalLock.refresh` (heartbeat, and after every block). Only deleting both
-  within one heartbeat lets a second writer in; the first then gets
-  :class:`StoreLockedError` ("lost the lock") at its next refresh.
+  :meth:`LocalLock.refresh` (heartbeat, and after every block). A writer that got both
+  OS locks still reads the record, and is refused while it names another live holder
+  (:func:`farm.store.lockrecord.is_stale`): only deleting both lock files *and* the
+  record lets a second writer in; the first then gets ``StoreLockedError`` ("another
+  writer took the store") at its next refresh, and its release leaves the second's
+  record and lock files alone.
+- The record is checked at every refresh: one that names another holder (edited, or
+  written by a second writer) stops the holder (:class:`LockHeld`); a deleted record is
+  put back (the OS locks still hold the store).
 - NFS: ``flock`` is honoured across hosts on NFSv4 (Linux emulates it with byte-range
   locks). On a filesystem without ``flock`` filelock falls back to its marker-file
   ``SoftFileLock`` (filelock >= 4 does this itself, with a warning; older versions
@@ -44,6 +50,16 @@ from typing import Any
 
 import filelock
 
+from farm.store.lockrecord import (
+    MALFORMED,
+    STALE_AFTER_S,
+    LockHeld,
+    describe_holder,
+    is_stale,
+    parse_record,
+    record_problem,
+)
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
@@ -57,18 +73,6 @@ log = logging.getLogger(__name__)
 LOCK_SUFFIX = ".farm-lock"
 WAIT_S = 0.5  # a writer waits this long for the OS locks (a reader's probe takes microseconds)
 _NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK}
-
-
-class LockHeld(Exception):
-    """Another process holds the lock at ``path``; ``info`` is its record (None or ``{}``
-    when there is none or it is unreadable). Raised here and by
-    :mod:`farm.store.leaselock`; :mod:`farm.store.lock` turns it into a one-line
-    ``StoreLockedError``."""
-
-    def __init__(self, path: str, info: dict | None) -> None:
-        super().__init__(path)
-        self.path = path
-        self.info = info
 
 
 def record_path(store_path: str) -> str:
@@ -106,31 +110,32 @@ def is_held(path: str) -> bool | None:
 
 
 def _read_json(path: str) -> dict | None:
+    """The record file's content: None when absent or empty, ``{"malformed": why}`` when
+    it is not a JSON object."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    if not raw.strip():
-        return None
-    try:
-        info = json.loads(raw)
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
+    return parse_record(raw)
 
 
-def read_record(store_path: str) -> dict | None:
-    """The holder's record, None when the store is not locked, ``{}`` when held but the
-    record is unreadable. ``os_lock`` says how it is known: ``held`` (the OS says so) or
-    ``unknown`` (no ``flock`` here: the record's pid and heartbeat tell, see ``is_stale``)."""
+def read_record(store_path: str, stale_after: float = STALE_AFTER_S) -> dict | None:
+    """The holder's record with ``os_lock`` saying how the lock is known: ``held`` (the OS
+    says a process holds it), ``unknown`` (no ``flock`` here: the record's fields tell,
+    see :func:`farm.store.lockrecord.is_stale`) or ``free`` (no OS lock, but the record
+    names a live holder, or is malformed). None when the store is not locked: no OS lock
+    and no record, or only the well-formed, stale record of a holder that is gone."""
     held = [is_held(path) for path in lock_files(store_path)]
     info = _read_json(record_path(store_path))
     if any(held):
         return {**(info or {}), "os_lock": "held"}
-    if None in held and info is not None:
-        return {**info, "os_lock": "unknown"} if info else {}
-    return None
+    if info is None:
+        return None
+    if None in held:
+        return {**info, "os_lock": "unknown"}
+    info = {**info, "os_lock": "free"}
+    return info if record_problem(info) is not None or not is_stale(info, stale_after) else None
 
 
 def remove_record(store_path: str, token: str | None = None) -> bool:
@@ -168,15 +173,17 @@ def _identity(path: str) -> tuple[int, int] | None:
 class LocalLock:
     """Both OS locks of a local store and its record; see the module's docstring."""
 
-    def __init__(self, store_path: str) -> None:
+    def __init__(self, store_path: str, stale_after: float = STALE_AFTER_S) -> None:
         self.store_path = store_path
+        self.stale_after = stale_after
         self.paths = lock_files(store_path)
         self.record = record_path(store_path)
+        # path -> (its lock, the inode it locked: a lock file deleted by hand is put back)
         self._held: dict[str, tuple[filelock.BaseFileLock, tuple[int, int] | None]] = {}
 
     def acquire(self, info: Mapping[str, Any]) -> None:
-        """Take both OS locks and write the record, or raise :class:`LockHeld` (holding
-        nothing)."""
+        """Take both OS locks, check the record and write ours, or raise :class:`LockHeld`
+        (holding nothing)."""
         os.makedirs(os.path.dirname(self.record) or ".", exist_ok=True)
         try:
             for path in self.paths:
@@ -184,12 +191,25 @@ class LocalLock:
                     lock = _take(path, WAIT_S)
                 except filelock.Timeout:
                     raise LockHeld(path, read_record(self.store_path)) from None
-                # the inode it locked: a lock file deleted by hand is put back by refresh
-                self._held[path] = (lock, _identity(path))
+                self._held[path] = (lock, _identity(lock.lock_file))
+            self._check_leftover(info)
             self.write(info)
         except BaseException:
             self.release()
             raise
+
+    def _check_leftover(self, info: Mapping[str, Any]) -> None:
+        """With both OS locks taken, a record of another holder is a leftover, unless it
+        names a live holder whose lock files were deleted by hand (:class:`LockHeld`)."""
+        old = _read_json(self.record)
+        if old is None or old.get("token") == info.get("token"):
+            return
+        if not is_stale({**old, "os_lock": "free"}, self.stale_after):
+            raise LockHeld(self.record, {**old, "os_lock": "free"})
+        if (problem := record_problem(old)) is not None:
+            log.warning("%s: %s: %s; replaced", self.record, MALFORMED, problem)
+        else:
+            log.info("replaced the leftover lock record of %s", describe_holder(old))
 
     def write(self, info: Mapping[str, Any]) -> None:
         """Write the record atomically (readers never see a partial one)."""
@@ -199,28 +219,43 @@ class LocalLock:
         os.replace(tmp, self.record)
 
     def refresh(self, info: Mapping[str, Any]) -> None:
-        """Put back a lock file deleted by hand, then rewrite the record (heartbeat);
-        :class:`LockHeld` when another writer took a deleted file's place (lost)."""
+        """Put back a lock file deleted by hand, check that the record is still ours, then
+        rewrite it (heartbeat). :class:`LockHeld` when another writer took a deleted
+        file's place, or when the record names another holder (nothing is written)."""
         for path, (lock, ident) in list(self._held.items()):
-            if ident is None or _identity(path) == ident:
+            if ident is None or _identity(lock.lock_file) == ident:
                 continue
             try:
                 new = _take(path, WAIT_S)
             except filelock.Timeout:
                 raise LockHeld(path, read_record(self.store_path)) from None
             log.warning("the lock file %s was deleted by hand; put back (still locked)", path)
-            lock.release()  # the deleted inode's lock
-            self._held[path] = (new, _identity(path))
+            self._drop(lock, ident)  # the deleted inode's lock
+            self._held[path] = (new, _identity(new.lock_file))
+        now = _read_json(self.record)
+        if now is None:
+            log.warning("the lock record %s was deleted by hand; put back", self.record)
+        elif now.get("token") != info.get("token"):
+            raise LockHeld(self.record, now)
         self.write(info)
 
+    @staticmethod
+    def _drop(lock: filelock.BaseFileLock, ident: tuple[int, int] | None) -> None:
+        """Release ``lock``, unless it is a marker lock whose file is now someone else's
+        (filelock < 4's ``SoftFileLock`` deletes its file on release)."""
+        if isinstance(lock, filelock.SoftFileLock) and _identity(lock.lock_file) != ident:
+            return
+        lock.release()
+
     def release(self, token: str | None = None) -> None:
-        """Remove the record (if it is ours), then release the OS locks (the files stay)."""
+        """Remove the record (if it is ours), then release the OS locks (the files stay;
+        files that are now another writer's are left alone)."""
         if self._held and token is not None:
             remove_record(self.store_path, token)
         for path in reversed(self.paths):
             held = self._held.pop(path, None)
             if held is not None:
-                held[0].release()
+                self._drop(*held)
 
 
 def break_local(store_path: str) -> bool:
