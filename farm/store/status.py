@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ from farm.store.cube import (
     NotACubeError,
     open_existing,
 )
-from farm.store.lock import STALE_AFTER_S, describe_holder, is_stale, read_lock
+from farm.store.lock import STALE_AFTER_S, lock_state, read_lock
 
 __all__ = ["NotACubeError", "store_summary"]
 
@@ -37,15 +36,7 @@ def _lock_line(url: str, storage_options: Mapping[str, Any] | None) -> str:
         info = read_lock(url, storage_options)
     except Exception as exc:  # a status report must not fail on an unreadable lock
         return f"unknown ({type(exc).__name__}: {exc})"
-    if info is None:
-        return "none"
-    if not info:
-        return "present but unreadable"
-    state = "stale" if is_stale(info, STALE_AFTER_S) else "running"
-    if "heartbeat" not in info:  # an OS lock whose record is missing
-        return f"{describe_holder(info)} ({state})"
-    age = time.time() - float(info["heartbeat"])
-    return f"{describe_holder(info)} ({state}, heartbeat {age:.0f} s ago)"
+    return lock_state(info, STALE_AFTER_S)  # a malformed record: "(treated as stale)"
 
 
 def store_summary(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
