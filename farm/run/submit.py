@@ -13,24 +13,23 @@ nodes get their credentials from their own environment (instance profile, servic
 account).
 
 Every failure to reach the cluster, or a refusal by it, is a :class:`SubmitError`
-with a one-line message (the CLI maps it to exit status 2). Connections time out
-after a few seconds.
+with a one-line message (the CLI maps it to exit status 2). Connections and answers
+time out after a few seconds (:mod:`farm.run.jobclient`, ``$FARM_SUBMIT_TIMEOUT``);
+only the upload of the working directory and a followed job's log stream may take long.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import os
 import shlex
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from farm.errors import SubmitError
+from farm.run.jobclient import DEFAULT_ADDRESS, resolve_address, timeout_client_class
+from farm.run.jobclient import client as _client
 from farm.secrets import is_secret_name
 
 __all__ = [
@@ -45,13 +44,11 @@ __all__ = [
     "resolve_address",
     "stop",
     "submit",
+    "timeout_client_class",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ADDRESS = "http://127.0.0.1:8265"
-CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 300.0  # uploads of the working directory can take a while
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 # Paths of the working directory that never travel with a job (gitignore syntax).
@@ -85,91 +82,6 @@ PASSED_ENV = (
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
-
-
-def resolve_address(address: str | None) -> str:
-    """The dashboard URL: ``address``, else ``$RAY_ADDRESS``, else :data:`DEFAULT_ADDRESS`.
-
-    A bare ``host:port`` becomes ``http://host:port``. ``ray://`` and GCS addresses
-    (port 6379, ``auto``) are refused: the Jobs API lives on the dashboard port.
-    """
-    addr = (address or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS).strip().rstrip("/")
-    if addr == "auto":
-        raise SubmitError(
-            "address 'auto' is a Ray bootstrap address; farm submit needs the dashboard URL, "
-            f"e.g. {DEFAULT_ADDRESS} (run `ray dashboard cluster.yaml` to forward it)"
-        )
-    if "://" not in addr:
-        addr = "http://" + addr
-    parts = urlsplit(addr)
-    if parts.scheme not in ("http", "https"):
-        raise SubmitError(
-            f"address {addr!r} is not an http(s) URL; farm submit talks to the Ray dashboard, "
-            f"e.g. {DEFAULT_ADDRESS}"
-        )
-    if not parts.hostname:
-        raise SubmitError(f"address {addr!r} has no host")
-    return addr
-
-
-def _probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast (one line) when nothing accepts connections at the dashboard address."""
-    parts = urlsplit(address)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise SubmitError(
-            f"cannot reach the Ray dashboard at {address} ({reason}); is the cluster up and "
-            "`ray dashboard cluster.yaml` forwarding its port? (set --address or RAY_ADDRESS)"
-        ) from None
-
-
-@contextlib.contextmanager
-def _without_ray_address_env() -> Iterator[None]:
-    """Ray's client prefers $RAY_ADDRESS over its argument; make the argument win."""
-    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
-             if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-@functools.cache
-def timeout_client_class() -> type:
-    """Ray's ``JobSubmissionClient`` with connect/read timeouts on every HTTP request.
-
-    Ray's public API has no timeout (ray 2.60: ``JobSubmissionClient(address, cookies,
-    metadata, headers, verify)``; every request is a bare ``requests.request`` in the
-    private ``SubmissionClient._do_request(method, endpoint, **kwargs)``, which passes
-    extra keyword arguments on to ``requests``). This override is the farm's one use of
-    that private method; tests/test_cluster_config.py
-    (``test_ray_private_do_request_is_still_there``, ``test_client_requests_time_out``)
-    fails by name if a ray upgrade removes or changes it.
-    """
-    from ray.job_submission import JobSubmissionClient
-
-    class TimeoutJobSubmissionClient(JobSubmissionClient):
-        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-            return super()._do_request(method, endpoint, **kwargs)
-
-    return TimeoutJobSubmissionClient
-
-
-def _client(address: str | None) -> Any:
-    """A ``JobSubmissionClient`` with connect/read timeouts on every request."""
-    url = resolve_address(address)
-    _probe(url)
-    client_class = timeout_client_class()
-    try:
-        with _without_ray_address_env():
-            return client_class(url)
-    except Exception as exc:
-        raise SubmitError(f"cannot use the Ray Jobs API at {url}: {_one_line(exc)}") from None
 
 
 def build_entrypoint(overrides: Sequence[str]) -> str:

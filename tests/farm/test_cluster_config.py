@@ -1,8 +1,10 @@
-"""cluster.yaml / cluster-gcp.yaml against Ray's schema; farm submit offline behaviour;
-cluster_runtime helpers. Nothing here starts Ray or binds a socket beyond 127.0.0.1."""
+"""cluster.yaml / cluster-gcp.yaml against Ray's schema; farm submit against nothing and
+against a dashboard that never answers; cluster_runtime helpers. Nothing here starts Ray
+or binds a socket beyond 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -10,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,17 +136,14 @@ def test_ray_private_do_request_is_still_there():
     assert "timeout" not in inspect.signature(JobSubmissionClient).parameters  # still none
 
 
-@pytest.mark.timeout(60)  # without the wrapper's timeout the request would never end
-def test_client_requests_time_out(monkeypatch):
-    """A dashboard that accepts connections but never answers: the client gives up after
-    the read timeout the wrapper passes to ray's private ``_do_request`` (made short
-    here), with a one-line SubmitError."""
-    import threading
-
+@contextlib.contextmanager
+def _silent_dashboard():
+    """A real TCP server on 127.0.0.1 that accepts every connection and never answers.
+    Yields (address, accepted connections)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    accepted = []
+    server.listen(16)
+    accepted: list[socket.socket] = []
 
     def accept_and_stay_silent():
         while True:
@@ -154,17 +154,63 @@ def test_client_requests_time_out(monkeypatch):
             accepted.append(conn)
 
     threading.Thread(target=accept_and_stay_silent, daemon=True).start()
-    monkeypatch.setattr(sm, "READ_TIMEOUT_S", 0.5)
     try:
-        t0 = time.monotonic()
-        with pytest.raises(sm.SubmitError, match="cannot use the Ray Jobs API") as err:
-            sm.list_jobs(f"127.0.0.1:{server.getsockname()[1]}", out=io.StringIO())
-        assert time.monotonic() - t0 < 30 and accepted
-        assert "\n" not in str(err.value) and "timed out" in str(err.value).lower()
+        yield f"127.0.0.1:{server.getsockname()[1]}", accepted
     finally:
         server.close()
         for conn in accepted:
             conn.close()
+
+
+@pytest.mark.timeout(60)  # without the response timeout each call waited 300 s
+@pytest.mark.parametrize("fn", ["submit", "list_jobs", "logs", "stop"])
+def test_silent_dashboard_fails_in_seconds_naming_the_address(fn, monkeypatch, tmp_path):
+    """A dashboard that accepts connections but never answers: every command gives up
+    after $FARM_SUBMIT_TIMEOUT seconds with one line naming the address."""
+    monkeypatch.setenv("FARM_SUBMIT_TIMEOUT", "1.5")
+    with _silent_dashboard() as (addr, accepted):
+        call = {"submit": lambda: sm.submit(["sweep=smoke"], address=addr, follow=True,
+                                            working_dir=str(tmp_path), out=io.StringIO()),
+                "list_jobs": lambda: sm.list_jobs(addr, out=io.StringIO()),
+                "logs": lambda: sm.logs("raysubmit_x", addr, True, out=io.StringIO()),
+                "stop": lambda: sm.stop("raysubmit_x", addr, out=io.StringIO())}[fn]
+        t0 = time.monotonic()
+        with pytest.raises(sm.SubmitError) as err:
+            call()
+        elapsed = time.monotonic() - t0
+        assert accepted  # it did connect: the answer is what never came
+    msg = str(err.value)
+    assert elapsed < 10, elapsed
+    assert "\n" not in msg and f"http://{addr}" in msg and "did not answer" in msg, msg
+    assert "within 1.5 s" in msg and "FARM_SUBMIT_TIMEOUT" in msg, msg
+
+
+def test_response_timeout_is_a_few_seconds_and_configurable(monkeypatch):
+    from farm.run import jobclient
+
+    monkeypatch.delenv("FARM_SUBMIT_TIMEOUT", raising=False)
+    assert jobclient.CONNECT_TIMEOUT_S <= 5 and jobclient.response_timeout_s() <= 10
+    monkeypatch.setenv("FARM_SUBMIT_TIMEOUT", "42")
+    assert jobclient.response_timeout_s() == 42.0
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("FARM_SUBMIT_TIMEOUT", bad)
+        with pytest.raises(sm.SubmitError, match=f"FARM_SUBMIT_TIMEOUT='{bad}'"):
+            jobclient.response_timeout_s()
+
+
+@pytest.mark.timeout(120)
+def test_cli_against_a_silent_dashboard_exits_2_with_one_line():
+    with _silent_dashboard() as (addr, _):
+        env = {**os.environ, "FARM_SUBMIT_TIMEOUT": "2"}
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", "import sys; from farm.cli import main; "
+                               "sys.exit(main())", "jobs", "--address", addr],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+        elapsed = time.monotonic() - t0
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and addr in lines[0] and "did not answer" in lines[0], proc.stderr
+    assert elapsed < 45  # interpreter + imports on a loaded machine, then 2 s
 
 
 def test_credential_like_env_names_are_refused(tmp_path, monkeypatch):
