@@ -19,6 +19,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from farm.terminal import FarmArgumentParser, log_to_stderr, one_line, safe_text
+from farm.terminal import refuse_os_error as _refuse_os_error
+
 log = logging.getLogger("farm")
 
 EXIT_OK, EXIT_FAIL, EXIT_USER = 0, 1, 2
@@ -70,7 +73,12 @@ class Progress:
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    print(safe_text(text, multiline=True), file=sys.stderr)
+
+
+def _say(text: str) -> None:
+    """Print text built from data on stdout, control characters escaped."""
+    print(safe_text(text, multiline=True))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -81,20 +89,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plan = make_plan(compose_config(args.overrides))
     if args.dry_run:
-        print(dry_run_text(plan))
+        _say(dry_run_text(plan))
         return EXIT_OK
     enabled = not args.no_progress
-    report = run_sweep(plan, progress=lambda n, done, paths: Progress(n, done, paths,
-                                                                      enabled=enabled),
-                       notify=_note)
-    print(summary_text(report, plan))
+    try:
+        report = run_sweep(plan, progress=lambda n, done, paths: Progress(n, done, paths,
+                                                                          enabled=enabled),
+                           notify=_note)
+    except OSError as exc:  # a read-only or full disk, a file where a directory should be
+        _refuse_os_error(exc, "cannot write the store", plan.store.url)
+        raise
+    _say(summary_text(report, plan))
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from farm.store.status import store_summary
 
-    print(store_summary(args.store))
+    try:
+        text = store_summary(args.store)
+    except OSError as exc:
+        _refuse_os_error(exc, "cannot read the store", args.store)
+        raise
+    _say(text)
     return EXIT_OK
 
 
@@ -102,7 +119,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis import cube_info, open_cube, price_paths, resimulate
     from analysis.report import build_report, headlines, neutral_values
 
-    ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
+    try:
+        ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
+    except OSError as exc:
+        _refuse_os_error(exc, "cannot read the store", args.store)
+        raise
     info = cube_info(ds)
     fan = None
     if not args.no_fan:  # sample paths of the neutral cell, re-simulated from provenance
@@ -112,23 +133,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         res, spec = resimulate(ds, point, n_paths=min(int(ds.attrs.get("n_paths", 64)), 256))
         step_hours = float(spec.model.get("step_hours", 0.25))
         _, fan = price_paths(res.prices[0], step_hours)
-    out = build_report(ds, args.output, level=args.level, fan_paths=fan,
-                       channels=not args.no_channels)
+    try:
+        out = build_report(ds, args.output, level=args.level, fan_paths=fan,
+                           channels=not args.no_channels)
+    except OSError as exc:
+        _refuse_os_error(exc, "cannot write the report", args.output)
+        raise
     for topic, line in headlines(ds, level=args.level).items():
-        print(f"  {topic}: {line}")
+        _say(f"  {topic}: {line}")
     if info.n_flagged:
-        print(f"  flagged: {info.n_flagged} of {info.n_cells} cells are done but flagged "
-              "(status 3): the cascade hit max_rounds on more than capped_limit of their "
-              "path-steps")
+        _say(f"  flagged: {info.n_flagged} of {info.n_cells} cells are done but flagged "
+             "(status 3): the cascade hit max_rounds on more than capped_limit of their "
+             "path-steps")
     if info.n_failed:
-        print(f"  failed: {info.n_failed} cells (left out; blocks "
-              f"{', '.join(map(str, sorted(info.failed_blocks)))})")
-    print(f"farm: report written to {out}")
+        _say(f"  failed: {info.n_failed} cells (left out; blocks "
+             f"{', '.join(map(str, sorted(info.failed_blocks)))})")
+    _say(f"farm: report written to {out}")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FarmArgumentParser(
         prog="farm", description="Monte Carlo scenario farm for crypto-crisis systemic risk.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,7 +236,7 @@ def _cluster_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="directory shipped to the cluster (default: .)")
     p.add_argument("--env", action="append", metavar="NAME",
                    help="also pass this (non-secret) environment variable's value")
-    p.add_argument("overrides", nargs=argparse.REMAINDER,
+    p.add_argument("overrides", nargs="*",
                    help="Hydra overrides for `farm run` (e.g. sweep=smoke store.url=s3://...)")
     p.set_defaults(func=_cmd_submit)
     p = subparsers.add_parser("jobs", help="list the cluster's jobs")
@@ -231,14 +256,13 @@ def _cluster_parsers(subparsers: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except _user_errors() as exc:
         if os.environ.get("FARM_DEBUG"):
             raise
-        print(f"farm: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"farm: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("farm: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -246,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # unexpected: one line unless debugging
         if os.environ.get("FARM_DEBUG"):
             raise
-        print(f"farm: failed: {type(exc).__name__}: {exc} (FARM_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(f"farm: failed: {type(exc).__name__}: {one_line(exc)} (FARM_DEBUG=1 for a "
+              "traceback)", file=sys.stderr)
         return EXIT_FAIL
 
 

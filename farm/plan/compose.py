@@ -66,6 +66,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
     import farm.plan.schema  # noqa: F401  (registers the schema in the ConfigStore)
 
     ovs = _normalise_overrides(overrides)
+    _check_bool_overrides(ovs)
     # after a whole-axes override, axis overrides are applied by us, in order
     first = next((i for i, ov in enumerate(ovs) if ov.startswith("sweep.axes=")), len(ovs))
     axes_ovs = [ov for ov in ovs[first:] if re.match(r"^[+~]*sweep\.axes[.=]", ov)]
@@ -79,6 +80,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
             for ov in axes_ovs:
                 _replace_axes(cfg, ov)
         OmegaConf.resolve(cfg)
+        _check_known_keys(cfg)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf raise many types; map them all
@@ -111,6 +113,50 @@ def _replace_axes(cfg: DictConfig, override: str) -> None:
     else:
         with open_dict(cfg.sweep.axes):
             cfg.sweep.axes[key.split(".", 2)[2]] = value
+
+
+def _check_bool_overrides(overrides: Sequence[str]) -> None:
+    """A switch (``store.overwrite``, ``store.paths``, ...) is set with ``true`` or ``false``
+    only: OmegaConf would take ``-1`` or ``yes`` for true, and ``store.overwrite`` deletes."""
+    for ov in overrides:
+        key, sep, value = ov.lstrip("+").partition("=")
+        if sep and not key.startswith("~") and _expected(key) == "true or false" and (
+                value.strip().lower() not in ("true", "false")):
+            raise ConfigError(key, value, "true or false")
+
+
+def _check_known_keys(cfg: DictConfig) -> None:
+    """Refuse a key the schema does not have: Hydra lets ``+key=v`` / ``++key=v`` add any
+    key, even under a structured node. Only ``sweep.axes`` takes keys of the user's choice
+    (the swept parameters, checked by the validation)."""
+    import dataclasses
+
+    from farm.plan.schema import FarmConfig
+
+    def walk(node: Any, schema: Any, prefix: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for key in node:
+            full = f"{prefix}{key}"
+            if key not in fields:
+                value = OmegaConf.to_container(node[key]) if OmegaConf.is_config(
+                    node[key]) else node[key]
+                raise _unknown_key(full, value)
+            sub = fields[key].default_factory
+            if (full != "sweep.axes" and OmegaConf.is_dict(node[key])
+                    and dataclasses.is_dataclass(sub)):
+                walk(node[key], sub, f"{full}.")
+
+    walk(cfg, FarmConfig, "")
+
+
+def _unknown_key(full_key: str, value: Any) -> ConfigError:
+    """'unknown config key K (value V); allowed: keys of its parent (did you mean ...?)'."""
+    parent, _, leaf = full_key.rpartition(".")
+    allowed = _known_keys_hint(parent, leaf)
+    return ConfigError(full_key, value, allowed,
+                       f"unknown config key {full_key}"
+                       + (f" (value {show_value(value)})" if value is not None else "")
+                       + f"; allowed: {allowed}")
 
 
 def _override_parts(overrides: Sequence[str], key: str | None) -> tuple[str | None, str | None]:
@@ -193,12 +239,7 @@ def _composition_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         value = getattr(cause, "value", None)
         value = ov_value if value is None and ov_value is not None else value
         if isinstance(cause, ConfigKeyError | ConfigAttributeError):
-            parent, _, leaf = full_key.rpartition(".")
-            allowed = _known_keys_hint(parent, leaf)
-            return ConfigError(full_key, value, allowed,
-                               f"unknown config key {full_key}"
-                               + (f" (value {show_value(value)})" if value is not None else "")
-                               + f"; allowed: {allowed}")
+            return _unknown_key(full_key, value)
         allowed = _expected(full_key)
         return ConfigError(full_key, value, allowed,
                            f"invalid config {full_key}={show_value(value)}: wrong type; "

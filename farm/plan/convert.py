@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from farm.plan.design import SweepSpec, make_design
 from farm.plan.identity import config_hash, model_values, to_yaml
+from farm.plan.limits import check_design_size
 from farm.plan.plan import Plan, RuntimePlan, StorePlan, SweepPlan
 from farm.plan.validation import check_cells, validate_config
 
@@ -39,6 +40,9 @@ def make_plan(cfg: DictConfig) -> Plan:
 
     validate_config(cfg)
     design = make_design(sweep_spec(cfg))
+    if design.method == "csv":  # the file's rows are its cells: known once it is read
+        check_design_size("sweep.csv", str(cfg.sweep.csv), design.n_cells, len(design.axes),
+                          paths=int(cfg.sweep.paths), store_paths=bool(cfg.store.paths))
     model = make_params(model_values(cfg.model), validate=False)
     check_cells(model, design, csv=cfg.sweep.method == "csv", value_for=lambda n: cfg.model[n])
     rt, st = cfg.runtime, cfg.store

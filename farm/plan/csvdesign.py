@@ -10,22 +10,53 @@ import numpy as np
 
 from farm.errors import ConfigError
 from farm.plan.axes import check_axis_name
+from farm.plan.limits import MAX_CELLS
 
 __all__ = ["read_csv_design"]
+
+
+def _read_rows(p: Path, key: str, shown: str) -> list[list[str]]:
+    """The non-empty rows of a UTF-8 CSV file (``utf-8-sig``: a BOM is dropped)."""
+    rows: list[list[str]] = []
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            for row in csv.reader(fh):
+                if row and any(c.strip() for c in row):
+                    rows.append(row)
+                    if len(rows) > MAX_CELLS + 1:  # the header and MAX_CELLS cells
+                        raise ConfigError(key, shown, f"at most {MAX_CELLS:,} rows of cells",
+                                          f"invalid config {key}={shown!r}: more than "
+                                          f"{MAX_CELLS:,} rows; allowed: at most "
+                                          f"{MAX_CELLS:,} cells per run (split the sweep)")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(key, shown, "UTF-8 text",
+                          f"invalid config {key}={shown!r}: the file is not UTF-8 text "
+                          f"(byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                          "allowed: a CSV file that is UTF-8 text (save it as UTF-8)"
+                          ) from None
+    except csv.Error as exc:
+        raise ConfigError(key, shown, "a well-formed CSV file",
+                          f"invalid config {key}={shown!r}: not a well-formed CSV file "
+                          f"({exc}); allowed: a CSV file of numbers under a header") from None
+    except OSError as exc:
+        raise ConfigError(key, shown, "a readable CSV file",
+                          f"invalid config {key}={shown!r}: cannot read it "
+                          f"({exc.strerror or exc}); allowed: a readable CSV file") from None
+    return rows
 
 
 def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
     """(axis names, (n_cells, n_axes) float64 table) from a CSV design file.
 
-    The header row names model parameters (scalar fields); every further
-    non-empty row is one cell. Raises ConfigError (key ``sweep.csv``) on problems.
+    The file is UTF-8 text (a byte-order mark is accepted); the header row names model
+    parameters (scalar fields); every further non-empty row is one cell, at most
+    :data:`farm.plan.limits.MAX_CELLS`. Raises ConfigError (key ``sweep.csv``) on problems.
     """
     key = "sweep.csv"
     p = Path(path)
     if not p.is_file():
         raise ConfigError(key, str(path), "the path of an existing CSV file")
-    with p.open(newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    rows = _read_rows(p, key, str(path))
     if not rows:
         raise ConfigError(key, str(path), "a CSV file with a header of parameter names")
     header = tuple(c.strip() for c in rows[0])

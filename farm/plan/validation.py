@@ -23,6 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from farm.errors import ConfigError
 from farm.plan.axes import check_axis_name
 from farm.plan.identity import model_values
+from farm.plan.limits import (
+    MAX_CELLS,
+    MAX_PATHS,
+    MAX_STEPS,
+    RUNTIME_MAX,
+    check_cell_draws,
+    check_design_size,
+    check_name,
+    check_text,
+    sampled_cells,
+)
 from farm.plan.schema import METHODS, SEEDINGS
 from kernels.keys import SEED_MAX
 
@@ -35,9 +46,12 @@ VALIDATE_CHUNK = 4096  # cells validated per stacked call (bounds memory for hug
 T_DOF_RANGE = (3, 1000)  # Student-t nu: > 2 for unit variance; nu normals drawn per shock
 
 
-def _min_int(key: str, value: Any, low: int, what: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(key, value, f"an integer >= {low}{what}")
+def _min_int(key: str, value: Any, low: int, what: str = "", high: int | None = None) -> None:
+    """An integer in ``[low, high]`` (``high`` None: no upper bound)."""
+    if (isinstance(value, bool) or not isinstance(value, int) or value < low
+            or (high is not None and value > high)):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high:,}]"
+        raise ConfigError(key, value, allowed + what)
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -54,8 +68,7 @@ def _check_top(cfg: DictConfig) -> None:
     seed = cfg.seed
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         raise ConfigError("seed", seed, f"an integer in [0, {SEED_MAX}]")
-    if not str(cfg.name).strip():
-        raise ConfigError("name", cfg.name, "a non-empty label")
+    check_name(cfg.name)
 
 
 def params_error(exc: ValueError, key_for: Callable[[str], str],
@@ -63,9 +76,17 @@ def params_error(exc: ValueError, key_for: Callable[[str], str],
     """Map a kernels.params ValueError to a ConfigError.
 
     ``key_for(param) -> config key``; ``value_for(param)`` supplies the value when
-    the message does not show one (e.g. a sum of weights).
+    the message does not show one (e.g. a sum of weights). A constraint between
+    parameters is mapped to the one it names first and lists the keys of all it names
+    (``(keys involved: model.leverage, model.treasury_ltv, ...)``), so the key the user
+    set is named whichever of them it was.
     """
+    from kernels.paramspec import SPECS
+
     text = " ".join(str(exc).split())
+    named = [n for n in dict.fromkeys(re.findall(r"\b[a-z][a-z0-9_]*\b", text)) if n in SPECS]
+    if len(named) > 1:
+        text += f" (keys involved: {', '.join(key_for(n) for n in named)})"
     m = re.search(r"model parameters? '?(\w+)'?", text)
     name = m.group(1) if m else "model"
     key = key_for(name)
@@ -111,17 +132,26 @@ def _check_model(cfg: DictConfig) -> None:
 
 
 def _check_runtime(cfg: DictConfig) -> None:
-    rt = cfg.runtime
-    _min_int("runtime.workers", rt.workers, 0, " (0 = all cores)")
-    _min_int("runtime.block_cells", rt.block_cells, 1)
-    _min_int("runtime.max_in_flight", rt.max_in_flight, 0, " (0 = 2 x workers)")
-    _min_int("runtime.retries", rt.retries, 0)
-    _min_int("runtime.cpus_per_task", rt.cpus_per_task, 1)
+    rt, top = cfg.runtime, RUNTIME_MAX
+    _min_int("runtime.workers", rt.workers, 0, " (0 = all cores)", top["runtime.workers"])
+    _min_int("runtime.block_cells", rt.block_cells, 1, "", top["runtime.block_cells"])
+    _min_int("runtime.max_in_flight", rt.max_in_flight, 0, " (0 = 2 x workers)",
+             top["runtime.max_in_flight"])
+    _min_int("runtime.retries", rt.retries, 0, "", top["runtime.retries"])
+    _min_int("runtime.cpus_per_task", rt.cpus_per_task, 1, "", top["runtime.cpus_per_task"])
+    check_text("runtime.address", rt.address)
 
 
 def _check_store(cfg: DictConfig) -> None:
     if not str(cfg.store.url or "").strip():
         raise ConfigError("store.url", cfg.store.url, "a local path or an fsspec URL")
+    check_text("store.url", cfg.store.url)
+    endpoint = cfg.store.endpoint_url
+    if endpoint is not None and str(endpoint) != "" and not re.fullmatch(
+            r"https?://[^\s/]+(/\S*)?", str(endpoint)):
+        raise ConfigError("store.endpoint_url", endpoint,
+                          "an http:// or https:// URL (e.g. http://127.0.0.1:9000) or null")
+    check_text("store.endpoint_url", endpoint)
 
 
 def _number(key: str, v: Any) -> float:
@@ -136,8 +166,11 @@ def _check_sweep(cfg: DictConfig) -> None:
         raise ConfigError("sweep.method", sw.method, " | ".join(METHODS))
     if sw.seeding not in SEEDINGS:
         raise ConfigError("sweep.seeding", sw.seeding, " | ".join(SEEDINGS))
-    _min_int("sweep.paths", sw.paths, 1)
-    _min_int("sweep.steps", sw.steps, 1)
+    _min_int("sweep.paths", sw.paths, 1, "", MAX_PATHS)
+    _min_int("sweep.steps", sw.steps, 1, "", MAX_STEPS)
+    check_cell_draws(sw.paths, sw.steps, cfg.model.t_dof)
+    _min_int("sweep.n_samples", sw.n_samples, 1, "", MAX_CELLS)  # lhs/sobol; sane everywhere
+    check_text("sweep.csv", sw.csv)
     if sw.steps <= cfg.model.jump_step:
         log.warning("sweep.steps=%d <= model.jump_step=%g: the trigger jump never happens",
                     sw.steps, cfg.model.jump_step)
@@ -151,7 +184,6 @@ def _check_sweep(cfg: DictConfig) -> None:
             raise ConfigError("sweep.csv", sw.csv, "the path of a CSV file for method=csv")
         return
     if sw.method in ("lhs", "sobol"):
-        _min_int("sweep.n_samples", sw.n_samples, 1)
         if not axes:
             raise ConfigError("sweep.axes", axes, f"at least one axis [lo, hi] for "
                               f"method={sw.method}")
@@ -162,6 +194,14 @@ def _check_sweep(cfg: DictConfig) -> None:
             _check_grid_axis(key, values)
         else:
             _check_box_axis(key, values, sw.method)
+    size = {"paths": sw.paths, "store_paths": bool(cfg.store.paths)}
+    if sw.method == "grid":  # checked before the grid (or its table) exists
+        shape = " x ".join(str(len(values)) for values in axes.values())
+        check_design_size("sweep.axes", shape or "{}", math.prod(len(v) for v in axes.values()),
+                          len(axes), **size)
+    else:
+        check_design_size("sweep.n_samples", sw.n_samples,
+                          sampled_cells(sw.method, sw.n_samples), len(axes), **size)
 
 
 def _check_grid_axis(key: str, values: Any) -> None:

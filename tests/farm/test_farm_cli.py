@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,79 @@ def test_summary_splits_the_wall_time_into_setup_and_blocks():
     assert "(setup 5.2 s; blocks 36 s)" in summary_text(report, cfg)
     report.done_now = 0  # nothing ran: no split
     assert "wall   : 42 s\n" in summary_text(report, cfg)
+
+
+# ---- a store that cannot be written: exit 2, one line naming it and the OS reason, and
+# nothing already computed is lost (a rerun where it can be written resumes)
+
+
+def _one_error_line(err: str) -> str:
+    """The one error line, last on stderr (after the run's own notes, if it had started)."""
+    errors = [ln for ln in err.splitlines() if ln.startswith("farm: error: ")]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    assert "Traceback" not in err
+    return errors[0]
+
+
+def test_a_store_that_turns_read_only_at_the_end_exits_2_and_keeps_its_blocks(
+        tmp_path, capsys, monkeypatch, ray_local):
+    """The filesystem refuses the driver's last write (EROFS) after the workers wrote
+    every block: exit 2 naming the store; the rerun finds all 6 blocks done."""
+    import errno
+
+    from farm.store.cube import Cube
+
+    url = tmp_path / "ro.zarr"
+
+    def read_only(self, attrs=None):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(url / "zarr.json"))
+
+    monkeypatch.setattr(Cube, "finalize", read_only)
+    code = main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}"])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2
+    assert f"cannot write the store {url}" in line and "Read-only file system" in line
+    monkeypatch.undo()
+    assert main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}"]) == 0
+    assert "6 already done, 0 run now, 0 failed" in capsys.readouterr().out
+
+
+def _read_only_prefix(path: Path) -> list[str] | None:
+    """A command prefix that runs a command with ``path`` bind-mounted read-only (a user
+    and mount namespace: root cannot write there either), or None where that is denied."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    script = (f'mount --bind "{path}" "{path}" && mount -o remount,bind,ro "{path}" && '
+              'exec "$@"')
+    probe = subprocess.run([unshare, "-rm", "sh", "-c", script, "sh", "true"],
+                           capture_output=True, timeout=30)
+    return [unshare, "-rm", "sh", "-c", script, "sh"] if probe.returncode == 0 else None
+
+
+def test_a_read_only_store_exits_2_naming_it_and_loses_nothing(tmp_path, capsys, ray_local):
+    """A store on a read-only mount with 4 of its 6 blocks done: `farm run` exits 2 with
+    one line (the store, the OS reason), changes nothing; the same run on a writable
+    mount then computes only the 2 missing blocks."""
+    from _faults import failing_blocks
+
+    from conftest import farm_cfg
+    from farm.plan.convert import make_plan
+    from farm.run.sweep import run_sweep
+
+    url = tmp_path / "cube.zarr"
+    report = run_sweep(make_plan(farm_cfg(tmp_path)), runner=failing_blocks([1, 4]))
+    assert sorted(report.failed) == [1, 4] and report.done_now == 4
+    prefix = _read_only_prefix(url)
+    if prefix is None:
+        pytest.skip("no user/mount namespaces here: cannot mount the store read-only")
+    before = _tree_digest(url)
+    proc = subprocess.run([*prefix, sys.executable, "-m", "farm.cli", "run", "--no-progress",
+                           *FARM_SMALL, f"store.url={url}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ))
+    line = _one_error_line(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot write the store {url}" in line and "Read-only file system" in line
+    assert _tree_digest(url) == before
+    assert main(["run", "--no-progress", *FARM_SMALL, f"store.url={url}"]) == 0
+    assert "4 already done, 2 run now, 0 failed" in capsys.readouterr().out

@@ -1,0 +1,146 @@
+"""What the ``farm`` CLI writes to the terminal: control characters escaped, one-line errors,
+an argument parser that takes options anywhere and reports a mistake in one line.
+
+Only :mod:`farm.cli` imports this module. Text that comes from a store (its attributes,
+its failure messages) or from a user (config values, paths, arguments) may hold terminal
+escape sequences, carriage returns or bidirectional overrides; :func:`safe_text` shows
+them as ``\\x1b``, ``\\r``, ``\\u202e`` instead of letting the terminal act on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import sys
+import unicodedata
+from typing import NoReturn
+
+__all__ = ["FarmArgumentParser", "SafeFormatter", "log_to_stderr", "one_line", "refuse_os_error",
+           "safe_text", "store_os_error"]
+
+_NAMED = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
+
+
+def _escape(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def safe_text(text: object, *, multiline: bool = False) -> str:
+    """``text`` with every character of Unicode category C (control, format, surrogate,
+    private use, unassigned) escaped; ``\\n`` is kept when ``multiline`` is true."""
+    s = str(text)
+    if s.isprintable():  # fast path: nothing of category C (nor Z other than space)
+        return s
+    return "".join(
+        ch if (ch == "\n" and multiline) or unicodedata.category(ch)[0] != "C" else _escape(ch)
+        for ch in s)
+
+
+def one_line(text: object) -> str:
+    """``text`` as one terminal line: whitespace runs (newlines included) become one space,
+    then every remaining control character is escaped."""
+    return safe_text(" ".join(str(text).split()))
+
+
+class SafeFormatter(logging.Formatter):
+    """A log formatter whose output has its control characters escaped (log messages can
+    carry config values and store attributes); tracebacks keep their line breaks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_text(super().format(record), multiline=True)
+
+
+def log_to_stderr(level: int) -> None:
+    """``logging.basicConfig`` on stderr with :class:`SafeFormatter` (a no-op when the root
+    logger has handlers already, as under pytest)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class FarmArgumentParser(argparse.ArgumentParser):
+    """argparse with two changes for the farm:
+
+    - a subcommand's options may come anywhere among its positional arguments
+      (``farm run sweep=smoke --dry-run seed=1``): its arguments are parsed with
+      :meth:`argparse.ArgumentParser.parse_known_intermixed_args` where its positionals
+      allow it;
+    - a usage mistake is one line on stderr, ``farm: error: ... (farm CMD -h for help)``,
+      with exit status 2, like every other user error of the farm.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._intermixing or not self._can_intermix():
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+    def _can_intermix(self) -> bool:
+        return not any(a.nargs in (argparse.PARSER, argparse.REMAINDER)
+                       for a in self._get_positional_actions())
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"farm: error: {one_line(message)} ({self.prog} -h for help)\n")
+        sys.exit(2)
+
+
+# OS errors that say a path of the user's cannot be used (the user's to fix), by errno
+_PATH_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST,
+                errno.EISDIR, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP,
+                errno.ENOENT}
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
+                IsADirectoryError)
+
+
+def _related(filename: object, where: str) -> bool:
+    """Whether ``filename`` (an OS error's path) is ``where``, inside it, one of its parent
+    directories or a sibling of it (the store's lock record); an unnamed path counts."""
+    if filename is None or "://" in where:
+        return True
+    try:
+        path = os.path.abspath(os.fsdecode(filename))  # type: ignore[arg-type]
+    except TypeError:
+        return True
+    target = os.path.abspath(where)
+    parent = os.path.dirname(target)
+    return (path == target or path.startswith(target + os.sep) or os.path.dirname(path) == parent
+            or target.startswith(path.rstrip(os.sep) + os.sep))
+
+
+def store_os_error(exc: BaseException, where: str) -> str | None:
+    """The OS reason (``Read-only file system: '/mnt/ro/x.zarr'``) when ``exc`` is an
+    :class:`OSError` that makes the user's path ``where`` (a store, a report file) unusable:
+    read-only, no permission, missing, a file where a directory should be, a full disk.
+    ``None`` for any other error, which stays a failure of the farm (exit status 1)."""
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno not in _PATH_ERRNOS and not (exc.errno is None
+                                              and isinstance(exc, _PATH_ERRORS)):
+        return None
+    if not _related(exc.filename, where):
+        return None
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename!r}" if exc.filename and exc.strerror else reason
+
+
+def refuse_os_error(exc: OSError, what: str, where: str) -> None:
+    """Raise a one-line :class:`farm.errors.StoreRefusedError` (exit status 2) for an OS
+    error on the user's path ``where`` (:func:`store_os_error`): ``what`` is e.g. ``cannot
+    write the store``. Return for any other OS error (the caller re-raises it: exit 1)."""
+    from farm.errors import StoreRefusedError
+
+    reason = store_os_error(exc, where)
+    if reason is not None:
+        raise StoreRefusedError(f"{what} {where}: {reason}") from exc
