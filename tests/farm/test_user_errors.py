@@ -150,15 +150,7 @@ def test_bad_model_values_are_refused_naming_the_key(name, model_outcomes, kerne
             assert not kernel_outputs[name, value], (value, kernel_outputs[name, value])
 
 
-# A parameter's open lower edge admits a denormal depth (5e-324 USD): the price impact
-# overflows and the kernel returns NaN (the farm then fails the cell, exit 1). The range
-# is kernels/paramspec.py's to tighten.
-_DENORMAL_DEPTH = pytest.mark.xfail(strict=True, reason="paramspec admits depth 5e-324: NaN")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_DENORMAL_DEPTH)
-                                  if n in ("depth_btc", "depth_alt", "depth_eq") else n
-                                  for n in SCALARS])
+@pytest.mark.parametrize("name", SCALARS)
 def test_accepted_range_edges_give_finite_numbers(name, model_outcomes, kernel_outputs):
     for value in _just_inside(SPECS[name]):
         got = model_outcomes[name, value]
