@@ -104,22 +104,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 1 when ``--verify`` finds bad chunks or a lost status (the data are damaged)."""
     from farm.store.status import store_summary
 
     try:
-        text = store_summary(args.store)
+        text = store_summary(args.store, verify=args.verify)
     except OSError as exc:
         _refuse_os_error(exc, "cannot read the store", args.store)
         raise
     _say(text)
+    damaged = args.verify and ("bad chunk:" in text or "DAMAGED:" in text)
+    return EXIT_FAIL if damaged else EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from farm.store.repair import repair_store
+
+    _say(f"farm: {repair_store(args.store).summary()}")
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis import cube_info, open_cube, price_paths, resimulate
     from analysis.report import build_report, headlines, neutral_values
+    from farm.store.verify import require_sound
 
     try:
+        require_sound(args.store)  # one line naming unreadable or missing chunks
         ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
     except OSError as exc:
         _refuse_os_error(exc, "cannot read the store", args.store)
@@ -169,7 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="blocks done/failed and the config of a store")
     status.add_argument("store", help="path or URL of the cube")
+    status.add_argument("--verify", action="store_true",
+                        help="read every chunk; name each unreadable or missing one (exit 1)")
     status.set_defaults(func=cmd_status)
+    repair = sub.add_parser("repair", help="mark blocks with bad chunks pending and rebuild "
+                            "a lost status from the data")
+    repair.add_argument("store", help="path or URL of the cube")
+    repair.set_defaults(func=cmd_repair)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a cube")
     report.add_argument("store", help="path or URL of the cube")

@@ -105,7 +105,7 @@ def open_or_create(plan: Plan) -> tuple[Cube, Plan]:
     if cube_exists(url, opts) and not plan.store.overwrite:
         cube = open_existing(url, opts)
         cube.check_compatible(plan.config_hash, plan.config_yaml)
-        check_and_repair(cube)  # bad chunks' blocks back to pending; a lost status rebuilt
+        check_and_repair(cube, plan.design)  # bad blocks to pending; lost status rebuilt
         if tuple(cube.chunks) != tuple(plan.design.chunks):
             log.info("resuming with the store's block layout %s (runtime.block_cells ignored)",
                      tuple(cube.chunks))
