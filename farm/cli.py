@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from farm.terminal import FarmArgumentParser, log_to_stderr, one_line, safe_text
+from farm.terminal import FarmArgumentParser, SafeStream, log_to_stderr, one_line, safe_text
 from farm.terminal import refuse_os_error as _refuse_os_error
 
 log = logging.getLogger("farm")
@@ -219,8 +219,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from farm.run.submit import submit
 
     return submit(list(args.overrides), address=args.address, follow=args.follow,
-                  working_dir=args.working_dir, env_names=args.env or (), out=sys.stdout,
-                  err=sys.stderr)
+                  working_dir=args.working_dir, env_names=args.env or (),
+                  out=SafeStream(sys.stdout), err=sys.stderr)
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
@@ -232,7 +232,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 def _cmd_logs(args: argparse.Namespace) -> int:
     from farm.run.submit import logs
 
-    return logs(args.job_id, args.address, args.follow, out=sys.stdout, err=sys.stderr)
+    return logs(args.job_id, args.address, args.follow, out=SafeStream(sys.stdout),
+                err=sys.stderr)  # the job's own output: its control characters escaped
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:

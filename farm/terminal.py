@@ -13,12 +13,13 @@ import argparse
 import errno
 import logging
 import os
+import re
 import sys
 import unicodedata
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
-__all__ = ["FarmArgumentParser", "SafeFormatter", "log_to_stderr", "one_line", "refuse_os_error",
-           "safe_text", "store_os_error"]
+__all__ = ["FarmArgumentParser", "SafeFormatter", "SafeStream", "log_to_stderr", "one_line",
+           "refuse_os_error", "safe_text", "store_os_error"]
 
 _NAMED = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
 
@@ -41,6 +42,26 @@ def safe_text(text: object, *, multiline: bool = False) -> str:
     return "".join(
         ch if (ch == "\n" and multiline) or unicodedata.category(ch)[0] != "C" else _escape(ch)
         for ch in s)
+
+
+_SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour codes: dropped from remote logs, harmless
+
+
+class SafeStream:
+    """A text stream wrapper for output that comes from elsewhere (a cluster job's logs):
+    colour codes are dropped, ``\n``, ``\r`` (progress bars) and ``\t`` kept, every other
+    control character escaped (:func:`safe_text`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        clean = "\t".join("\r".join(safe_text(part, multiline=True) for part in chunk.split("\r"))
+                          for chunk in _SGR.sub("", text).split("\t"))
+        return self.stream.write(clean)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def one_line(text: object) -> str:

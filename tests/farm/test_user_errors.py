@@ -420,3 +420,16 @@ def test_error_lines_escape_what_the_user_typed(capsys, tmp_path):
     for cmd in ("report", "status"):
         code, _, err = cli(capsys, cmd, path)
         assert_refused(code, err, "\\x1b[31m")
+
+
+def test_a_jobs_log_output_reaches_the_terminal_with_its_controls_escaped():
+    """`farm logs` / `submit --follow` print another machine's output: colour codes are
+    dropped, newlines, carriage returns (progress bars) and tabs kept, other controls
+    (a title-setting OSC, a bell, a bidi override) escaped."""
+    import io
+
+    from farm.terminal import SafeStream
+
+    out = io.StringIO()
+    SafeStream(out).write("\x1b[33m(raylet)\x1b[0m ok\tdone\r50%\n\x1b]0;pwned\x07 \u202eevil\n")
+    assert out.getvalue() == "(raylet) ok\tdone\r50%\n\\x1b]0;pwned\\x07 \\u202eevil\n"
