@@ -99,3 +99,10 @@ def cube_arrays(url) -> dict[str, np.ndarray]:
 
     ds = xr.open_zarr(str(url))
     return {k: ds[k].values for k in ds.data_vars}
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    """Two cubes' arrays (:func:`cube_arrays`) are bit-for-bit equal, variable by variable."""
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

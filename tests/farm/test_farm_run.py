@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _faults import crash_once, failing_blocks, kill_when_blocks_done
 
-from conftest import FARM_SMALL, cube_arrays, farm_cfg
+from conftest import FARM_SMALL, assert_identical, cube_arrays, farm_cfg
 from farm.plan.convert import make_plan, sweep_spec
 from farm.plan.design import cell_params, make_design
 from farm.run.sweep import run_sweep
@@ -21,12 +21,6 @@ from kernels import simulate_block
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def assert_identical(a: dict, b: dict) -> None:
-    assert set(a) == set(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")

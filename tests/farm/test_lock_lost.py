@@ -20,11 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from _faults import intruder_record, rewrite_lock_at, write_lock_record
 
-from conftest import FARM_SMALL, cube_arrays, farm_cfg
+from conftest import FARM_SMALL, assert_identical, cube_arrays, farm_cfg
 from farm.plan.convert import make_plan
 from farm.run.sweep import run_sweep
 from farm.store import lock as lockmod
@@ -34,12 +33,6 @@ from farm.store.lock import StoreLockedError, lock_url, read_lock
 pytestmark = pytest.mark.usefixtures("ray_local")
 REPO = Path(__file__).resolve().parents[2]
 ONE_AT_A_TIME = ("runtime.workers=1", "runtime.max_in_flight=1")  # blocks run in order
-
-
-def assert_identical(a: dict, b: dict) -> None:
-    assert set(a) == set(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import ray.cloudpickle
 
-from conftest import cube_arrays, farm_cfg
+from conftest import assert_identical, cube_arrays, farm_cfg
 from farm.cli import main
 from farm.plan.convert import make_plan
 from farm.run.dispatch import compute_block, store_block
@@ -21,12 +21,6 @@ from farm.store.cube import open_existing
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 pytestmark = pytest.mark.usefixtures("ray_local")
-
-
-def _identical(a: dict, b: dict) -> None:
-    assert set(a) == set(b)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +66,7 @@ def test_a_rerun_recomputes_exactly_the_bad_blocks(reference, tmp_path, capsys):
     assert len(err) == 1 and "p_systemic/c/" in err[0] and "drawdown_eq/c/" in err[0]
     report = run_sweep(make_plan(farm_cfg(tmp_path, name="ref")))
     assert report.ok and report.done_now == 2 and report.done_before == 4
-    _identical(cube_arrays(url), reference[1])
+    assert_identical(cube_arrays(url), reference[1])
     assert main(["status", "--verify", str(url)]) == 0
 
 
@@ -96,7 +90,7 @@ def test_a_status_array_deleted_mid_run_is_rebuilt_from_the_data(reference, tmp_
     cube = open_existing(str(tmp_path / "del.zarr"))
     assert cube.attrs["complete"] in (True, "True")
     assert "repaired" in cube.attrs
-    _identical(cube_arrays(tmp_path / "del.zarr"), reference[1])
+    assert_identical(cube_arrays(tmp_path / "del.zarr"), reference[1])
     again = run_sweep(make_plan(cfg))
     assert again.done_now == 0
 
@@ -108,4 +102,4 @@ def test_farm_repair_rebuilds_a_deleted_status(reference, tmp_path, capsys):
     assert "farm repair" in capsys.readouterr().out
     assert main(["repair", str(url)]) == 0
     assert "re-created the missing status array" in capsys.readouterr().out
-    _identical(cube_arrays(url), reference[1])
+    assert_identical(cube_arrays(url), reference[1])
