@@ -18,6 +18,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .bands import (
+    DRAW_DIM,
+    critical_leverage_sobol,
+    critical_leverage_uncertainty,
+    parameter_band,
+)
 from .cube import (
     CubeInfo,
     IncompleteCubeError,
@@ -55,6 +61,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DRAW_DIM",
     "CellSpec",
     "CubeInfo",
     "IncompleteCubeError",
@@ -69,12 +76,15 @@ __all__ = [
     "cell_values",
     "critical_leverage",
     "critical_leverage_band",
+    "critical_leverage_sobol",
+    "critical_leverage_uncertainty",
     "crossing",
     "cube_info",
     "frontier",
     "is_grid",
     "open_cube",
     "price_paths",
+    "parameter_band",
     "prim",
     "prim_boxes",
     "probability_bounds",

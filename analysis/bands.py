@@ -1,0 +1,106 @@
+"""Critical leverage with its two uncertainty bands: parameters and Monte Carlo.
+
+A cube swept over posterior draws of the uncertain parameters has a ``draw``
+dimension (:data:`DRAW_DIM`; one value per draw, with each uncertain parameter as a
+coordinate along it, e.g. ``depth_btc(draw)``). For every combination of the other
+axes the critical leverage is computed per draw (:func:`analysis.critical_leverage`),
+then summarised:
+
+- the **parameter band**: quantiles over draws (default 5 / 50 / 95 %). A draw for which
+  ``var`` never reaches ``level`` within the swept leverage counts as *beyond the swept
+  range* (``+inf`` while ranking), so the band's upper end reads NaN ("beyond") when more
+  than 5 % of the draws never tip, instead of silently dropping them;
+- the **Monte Carlo band**: per draw, the crossings of the Wilson 95 % bounds of the
+  probability (:func:`analysis.intervals.critical_leverage_band`: the upper bound
+  reaches the level first, so it gives the low end), reported at the median over draws.
+
+:func:`critical_leverage_sobol` apportions the spread over draws to the uncertain
+parameters with a polynomial chaos expansion fitted on the draws
+(:func:`analysis.sensitivity.sobol_pce`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .intervals import critical_leverage_band
+from .sensitivity import SobolIndices, sobol_pce
+from .surfaces import critical_leverage
+
+__all__ = [
+    "DRAW_DIM",
+    "critical_leverage_sobol",
+    "critical_leverage_uncertainty",
+    "draw_parameters",
+    "parameter_band",
+]
+
+DRAW_DIM = "draw"
+"""The dimension of a cube's posterior draws."""
+
+
+def parameter_band(da: xr.DataArray, dim: str = DRAW_DIM,
+                   q: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.DataArray:
+    """Quantiles of ``da`` over ``dim`` (new dim ``quantile``); NaN entries (never tips
+    within the swept range) rank as +inf, and a quantile that lands on them is NaN."""
+    ranked = da.fillna(np.inf)
+    out = ranked.quantile(list(q), dim=dim, method="lower")
+    out = out.where(np.isfinite(out))
+    out.attrs.update(da.attrs)
+    out.attrs["band"] = f"quantiles {list(q)} over {dim!r}; NaN: beyond the swept range"
+    return out
+
+
+def critical_leverage_uncertainty(ds: xr.Dataset, level: float = 0.5, *, var: str = "p_systemic",
+                           axis: str = "leverage", fixed: Mapping[str, float] | None = None,
+                           q: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.Dataset:
+    """``critical`` (per draw), ``parameter_band`` (quantiles over draws), ``mc_low`` and
+    ``mc_high`` (the Monte Carlo band at the median over draws), over the other axes.
+
+    A cube without a ``draw`` dimension has a zero-width parameter band (one parameter
+    set): say so rather than reading it as certainty.
+    """
+    central = critical_leverage(ds, level, var, axis, fixed=fixed)
+    out = {"critical": central}
+    has_draws = DRAW_DIM in central.dims
+    if has_draws:
+        out["parameter_band"] = parameter_band(central, DRAW_DIM, q)
+    if var.startswith("p_"):  # a probability: its Wilson bounds give the Monte Carlo band
+        mc_low, mc_high = critical_leverage_band(ds, level, var, axis, fixed=fixed)
+        if has_draws:
+            mc_low = mc_low.fillna(np.inf).median(DRAW_DIM)
+            mc_high = mc_high.fillna(np.inf).median(DRAW_DIM)
+            mc_low, mc_high = mc_low.where(np.isfinite(mc_low)), mc_high.where(np.isfinite(mc_high))
+        out["mc_low"], out["mc_high"] = mc_low, mc_high
+    result = xr.Dataset(out)
+    result.attrs.update({"var": var, "level": level, "axis": axis,
+                         "n_draws": int(ds.sizes.get(DRAW_DIM, 1)),
+                         "parameter_uncertainty": "draws" if has_draws else "none (one "
+                         "parameter set: the parameter band is not measured)"})
+    return result
+
+
+def draw_parameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """The uncertain parameters' values per draw: every coordinate along ``draw`` only."""
+    return {str(name): np.asarray(c.values, float) for name, c in ds.coords.items()
+            if c.dims == (DRAW_DIM,) and name != DRAW_DIM}
+
+
+def critical_leverage_sobol(ds: xr.Dataset, level: float = 0.5, *,
+                            fixed: Mapping[str, float], var: str = "p_systemic",
+                            axis: str = "leverage") -> SobolIndices:
+    """Sobol indices of the critical leverage (at the point ``fixed`` of the other axes)
+    with respect to the uncertain parameters of the draws (PCE on the draws; draws that
+    never tip are left out). ``fixed`` must pin every other axis but ``draw``."""
+    crit = critical_leverage(ds, level, var, axis, fixed=fixed)
+    if crit.dims != (DRAW_DIM,):
+        raise ValueError(f"fix every axis but {axis!r} and {DRAW_DIM!r}; left: {crit.dims}")
+    params = draw_parameters(ds)
+    if not params:
+        raise ValueError(f"the cube has no parameter coordinates along {DRAW_DIM!r}")
+    names = tuple(params)
+    X = np.column_stack([params[n] for n in names])
+    return sobol_pce(X, np.asarray(crit.values, float), names)
