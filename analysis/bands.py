@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from kernels.cubeformat import DRAW_DIM
+
 from .intervals import critical_leverage_band
 from .sensitivity import SobolIndices, sobol_pce
 from .surfaces import critical_leverage
@@ -38,8 +40,6 @@ __all__ = [
     "parameter_band",
 ]
 
-DRAW_DIM = "draw"
-"""The dimension of a cube's posterior draws."""
 
 
 def parameter_band(da: xr.DataArray, dim: str = DRAW_DIM,

@@ -2,11 +2,12 @@
 (which reads them), so that neither imports the other.
 
 A cube is a Zarr group with the attr ``farm_format`` (:data:`FARM_FORMAT`). Its cell
-dimensions are the sweep axes (grid designs) or one ``cell`` dimension (sampled
-designs); every per-path output has a ``stat`` dimension, per-path variables (when
-stored) a ``path`` dimension; ``status`` holds one code per cell. Cells are written in
-blocks, one Zarr chunk each, laid out by :func:`grid_chunks`. This module needs only
-NumPy: it is part of the output contract, like :mod:`kernels.outputs`.
+dimensions are the sweep axes (grid designs; a sweep over posterior draws adds a last
+``draw`` dimension) or one ``cell`` dimension (sampled designs); every per-path output
+has a ``stat`` dimension, per-path variables (when stored) a ``path`` dimension;
+``status`` holds one code per cell. Cells are written in blocks, one Zarr chunk each,
+laid out by :func:`grid_chunks`. This module needs only NumPy: it is part of the output
+contract, like :mod:`kernels.outputs`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 __all__ = [
     "CELL_DIM",
     "DONE_STATUSES",
+    "DRAW_DIM",
     "FARM_FORMAT",
     "PATH_DIM",
     "STATUS_DONE",
@@ -39,6 +41,9 @@ FARM_FORMAT = 1
 """Version of this format, stored in every cube's attrs as ``farm_format``."""
 
 STAT_DIM, PATH_DIM, CELL_DIM, STATUS_VAR = "stat", "path", "cell", "status"
+DRAW_DIM = "draw"
+"""The last cell dim of a sweep over posterior draws; each uncertain parameter is a
+coordinate along it (``depth_btc(draw)``)."""
 
 STATUS_PENDING, STATUS_DONE, STATUS_FAILED, STATUS_FLAGGED = 0, 1, 2, 3
 STATUS_MEANINGS = {

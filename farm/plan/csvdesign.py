@@ -45,14 +45,14 @@ def _read_rows(p: Path, key: str, shown: str) -> list[list[str]]:
     return rows
 
 
-def read_csv_design(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
+def read_csv_design(path: str | Path, key: str = "sweep.csv"
+                    ) -> tuple[tuple[str, ...], np.ndarray]:
     """(axis names, (n_cells, n_axes) float64 table) from a CSV design file.
 
     The file is UTF-8 text (a byte-order mark is accepted); the header row names model
     parameters (scalar fields); every further non-empty row is one cell, at most
-    :data:`farm.plan.limits.MAX_CELLS`. Raises ConfigError (key ``sweep.csv``) on problems.
+    :data:`farm.plan.limits.MAX_CELLS`. Raises ConfigError (naming ``key``) on problems.
     """
-    key = "sweep.csv"
     p = Path(path)
     if not p.is_file():
         raise ConfigError(key, str(path), "the path of an existing CSV file")

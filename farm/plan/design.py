@@ -61,6 +61,8 @@ class Design:
     chunks: tuple[int, ...]
     coords: dict[str, np.ndarray]
     table: np.ndarray
+    # posterior draws (farm.plan.draws): parameter -> value per draw, the last cell dim
+    draws: dict[str, np.ndarray] = field(default_factory=dict)
     n_cells: int = field(init=False)
     n_blocks: int = field(init=False)
 
@@ -81,7 +83,7 @@ class Design:
         if len(chunks) != len(self.shape):
             raise ValueError(f"chunks {chunks} do not match the design's dims {self.cell_dims}")
         return Design(self.method, self.axes, self.cell_dims, self.shape, chunks, self.coords,
-                      self.table)
+                      self.table, self.draws)
 
     @property
     def chunk_grid(self) -> tuple[int, ...]:
@@ -126,6 +128,8 @@ class Design:
         }
         if self.method == "grid":
             out["coords"] = {a: [float(v) for v in self.coords[a]] for a in self.axes}
+        if self.draws:
+            out["draws"] = {p: [float(v) for v in vals] for p, vals in self.draws.items()}
         return out
 
 
@@ -247,6 +251,10 @@ def cell_params(model: Any, design: Design, cells: np.ndarray, *,
         {k: v for k, v in dict(model).items() if k != "t_dof"}, validate=False)
     block = repeat_params(base, idx.size)
     swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
+    if design.draws:  # the draw axis: each cell takes its draw's parameter values
+        from farm.plan.draws import draw_values
+
+        swept = draw_values(design, swept)
     params = block._replace(**swept)
     return validate_params(params) if validate else params
 

@@ -25,6 +25,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from farm.store.layout import DesignLike
 from farm.store.storage import zarr_store
 from kernels.cubeformat import (
+    DRAW_DIM,
     PATH_DIM,
     STAT_DIM,
     STATUS_MEANINGS,
@@ -99,6 +100,8 @@ def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr
             coords[name] = ((name,), arr)
         elif arr.shape == shape:
             coords[name] = (dims, arr)
+        elif DRAW_DIM in dims and arr.shape == (shape[dims.index(DRAW_DIM)],):
+            coords[name] = ((DRAW_DIM,), arr)  # an uncertain parameter, per draw
         else:
             raise ValueError(f"coordinate {name!r} of shape {arr.shape} fits no cell dims {dims}")
     for dim, n in zip(dims, shape, strict=True):
