@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from farm.plan.compose import compose_config
     from farm.plan.convert import make_plan
     from farm.run.sweep import run_sweep
-    from farm.run.texts import dry_run_text, summary_text
+    from farm.run.texts import dry_run_text, episode_text, summary_text
 
     plan = make_plan(compose_config(args.overrides))
     if args.dry_run:
@@ -93,13 +93,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     enabled = not args.no_progress
     try:
-        report = run_sweep(plan, progress=lambda n, done, paths: Progress(n, done, paths,
-                                                                          enabled=enabled),
-                           notify=_note)
+        report = run_sweep(plan, notify=_note, progress=lambda n, done, paths: Progress(
+            n, done, paths, enabled=enabled))
     except OSError as exc:  # a read-only or full disk, a file where a directory should be
         _refuse_os_error(exc, "cannot write the store", plan.store.url)
         raise
     _say(summary_text(report, plan))
+    if plan.episode is not None and report.ok:  # its table, from the per-path values
+        from analysis import open_cube
+        _say(episode_text(plan, open_cube(report.url,
+                                          storage_options=plan.store.storage_options() or None)))
     return EXIT_OK if report.ok else EXIT_FAIL
 
 

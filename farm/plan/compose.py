@@ -81,6 +81,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
                 _replace_axes(cfg, ov)
         OmegaConf.resolve(cfg)
         _check_known_keys(cfg)
+        _user_model_wins(cfg, ovs)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf raise many types; map them all
@@ -88,6 +89,17 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
     finally:
         restore_gh_from_backup(backup)
     return cfg
+
+
+def _user_model_wins(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """With ``episode=NAME``, a ``model.P=V`` override replaces the episode's own value of P
+    (the episode's values are laid over the composed model by ``make_plan``)."""
+    episode = cfg.get("episode")
+    ep_model = episode.get("model") if OmegaConf.is_dict(episode) else None
+    for ov in overrides:
+        m = re.match(r"^\+*model\.(\w+)=", ov)
+        if m and OmegaConf.is_dict(ep_model) and m.group(1) in ep_model:
+            ep_model[m.group(1)] = cfg.model[m.group(1)]
 
 
 def _replace_axes(cfg: DictConfig, override: str) -> None:

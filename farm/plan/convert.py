@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from farm.plan.design import SweepSpec, make_design
+from farm.plan.episodes import apply_episode
 from farm.plan.identity import config_hash, model_values, to_yaml
 from farm.plan.limits import check_design_size
 from farm.plan.plan import Plan, RuntimePlan, StorePlan, SweepPlan
@@ -38,6 +39,7 @@ def make_plan(cfg: DictConfig) -> Plan:
     :class:`farm.errors.ConfigError` (one line: key, value, what is allowed) on a problem."""
     from kernels.params import make_params
 
+    episode = apply_episode(cfg)  # episode=NAME: its model values over the composed model
     validate_config(cfg)
     design = make_design(sweep_spec(cfg))
     if design.method == "csv":  # the file's rows are its cells: known once it is read
@@ -61,4 +63,5 @@ def make_plan(cfg: DictConfig) -> Plan:
                         shared_fs=bool(st.shared_fs)),
         config_yaml=to_yaml(cfg),
         config_hash=config_hash(cfg),
+        episode=episode,
     )

@@ -67,6 +67,7 @@ class Plan:
     store: StorePlan
     config_yaml: str
     config_hash: str
+    episode: Any = None  # farm.plan.episodes.Episode of `episode=NAME` (its targets), or None
 
     @property
     def design(self) -> Design:

@@ -19,6 +19,7 @@ Config tree (units in brackets)::
     sweep: SweepConfig   design of cells, paths per cell, steps per path
     runtime: RuntimeConfig  Ray workers, block size, retries
     store: StoreConfig   where the Zarr cube goes
+    episode: dict|None   a calibration episode (``episode=NAME``; docs/calibration.md)
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ class FarmConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    # a calibration episode (conf/episode/NAME.yaml; checked by farm.plan.episodes)
+    episode: Optional[Dict[str, Any]] = None  # noqa: UP006, UP045
 
 
 SCHEMA_NAME = "farm_schema"

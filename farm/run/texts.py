@@ -1,15 +1,22 @@
-"""What the CLI shows of a run: the dry-run estimate and the final summary (plain text)."""
+"""What the CLI shows of a run: the dry-run estimate, the final summary and, for
+``episode=NAME``, the episode's table (plain text)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 from farm.plan.design import estimate_cube_bytes
 from farm.plan.plan import Plan
+from farm.plan.targets import PLAUSIBLE, QUANTITIES, implausibility, per_path_quantities
 from farm.run.sweep import RunReport
 from farm.store.layout import STATUS_FLAGGED
 
-__all__ = ["EST_PATH_STEPS_PER_CORE", "dry_run_text", "estimate", "summary_text"]
+__all__ = ["EST_PATH_STEPS_PER_CORE", "dry_run_text", "episode_text", "estimate",
+           "summary_text"]
 
 # Rough single-core throughput of the float32 kernel used for --dry-run estimates
 # (path-steps per second: the default sweep's 88 million path-steps took 58 s of blocks
@@ -102,4 +109,48 @@ def summary_text(report: RunReport, plan: Plan) -> str:
     else:
         lines += ["", "Open it in Python:", "    import analysis",
                   f"    ds = analysis.open_cube({report.url!r})"]
+    return "\n".join(lines)
+
+
+def _show(value: float, quantity: str) -> str:
+    """A value in the unit of ``quantity``: ``$19.0 bn`` or ``13.0 %``."""
+    if not np.isfinite(value):
+        return str(value)
+    if QUANTITIES[quantity][0] == "USD":
+        return f"${value / 1e9:.2f} bn"
+    return f"{100 * value:.1f} %"
+
+
+def episode_text(plan: Plan, cube: Mapping[str, Any]) -> str:
+    """The table of ``farm run episode=NAME``: per target its kind, the observed figure +- sd,
+    the simulated median and 5-95 % band over paths, the implausibility and the verdict
+    (plausible when I <= 3). ``cube``: the run's cube (per-path variables ``X_paths``)."""
+    from kernels.cubeformat import path_var_name
+    from kernels.outputs import PATH_OUTPUTS
+
+    ep = plan.episode
+    paths = {v: np.asarray(cube[path_var_name(v)].values, dtype=np.float64).reshape(-1)
+             for v in PATH_OUTPUTS if path_var_name(v) in cube}
+    sims = per_path_quantities(paths)
+    head = ("target", "kind", "observed +- sd", "simulated median [5 %, 95 %]", "I", "verdict")
+    rows, worst = [head], 0.0
+    for t in ep.targets:
+        sim = sims[t.quantity]
+        score = implausibility(sim, t)
+        worst = max(worst, score)
+        q05, q50, q95 = (np.quantile(sim, [0.05, 0.5, 0.95]) if np.all(np.isfinite(sim))
+                         else (np.nan,) * 3)
+        rows.append((t.name, "value" if t.kind == "value" else ">= (lower bound)",
+                     f"{_show(t.observed, t.quantity)} +- {_show(t.sd, t.quantity)}",
+                     f"{_show(q50, t.quantity)} [{_show(q05, t.quantity)}, "
+                     f"{_show(q95, t.quantity)}]", f"{score:.2f}",
+                     "plausible" if score <= PLAUSIBLE else "IMPLAUSIBLE"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["", f"episode {ep.name} ({ep.date}): {plan.sweep.paths} paths, seed "
+             f"{plan.sweep.seed}, {plan.sweep.steps} steps"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in rows]
+    verdict = "plausible" if worst <= PLAUSIBLE else "IMPLAUSIBLE"
+    lines.append(f"  max I = {worst:.2f}: {verdict} (I <= {PLAUSIBLE:g} on every target is "
+                 "plausible; docs/calibration.md)")
     return "\n".join(lines)
