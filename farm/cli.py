@@ -19,7 +19,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from farm.terminal import FarmArgumentParser, SafeStream, log_to_stderr, one_line, safe_text
+from farm.cli_cluster import (  # noqa: F401  (the handlers stay reachable as farm.cli._cmd_*)
+    _cmd_jobs,
+    _cmd_logs,
+    _cmd_stop,
+    _cmd_submit,
+    cluster_parsers,
+)
+from farm.terminal import FarmArgumentParser, log_to_stderr, one_line, safe_text
 from farm.terminal import refuse_os_error as _refuse_os_error
 
 log = logging.getLogger("farm")
@@ -166,6 +173,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """History matching in waves (docs/calibration.md, "Calibrating")."""
+    from farm.calibrate.config import load_calibration
+
+    cfg = load_calibration(args.overrides, quick=args.quick)
+    start = time.perf_counter()
+
+    def bar(n: int, done: int, paths: int) -> Progress:
+        return Progress(n, done, paths, enabled=not args.no_progress)
+
+    if args.loo:
+        from farm.calibrate.loo import leave_one_out
+        from farm.calibrate.texts import loo_text
+
+        _say(loo_text(leave_one_out(cfg, progress=bar, notify=_note)))
+        return EXIT_OK
+    from farm.calibrate.engine import calibrate
+    from farm.calibrate.outputs import write_outputs
+    from farm.calibrate.texts import summary_text
+
+    result = calibrate(cfg, progress=bar, notify=_note)
+    files = write_outputs(result, report=not args.no_report)
+    _say(summary_text(result, files, time.perf_counter() - start))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FarmArgumentParser(
         prog="farm", description="Monte Carlo scenario farm for crypto-crisis systemic risk.")
@@ -205,73 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="report on the finished part of an unfinished cube")
     report.set_defaults(func=cmd_report)
 
-    _cluster_parsers(sub)
+    cal = sub.add_parser("calibrate", help="history-match the model to the episodes in "
+                         "waves of farm sweeps (conf/calibration/; resumable)")
+    cal.add_argument("--quick", action="store_true", help="conf/calibration/quick.yaml")
+    cal.add_argument("--loo", action="store_true", help="leave-one-episode-out: is each "
+                     "episode inside the band predicted without it?")
+    cal.add_argument("--no-report", action="store_true", help="skip calibration.html")
+    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cal.add_argument("overrides", nargs="*", help="calibration.KEY=VALUE and farm overrides")
+    cal.set_defaults(func=cmd_calibrate)
+    cluster_parsers(sub)  # submit / jobs / logs / stop (farm/cli_cluster.py)
     return parser
-
-
-# ---- clusters: submit / jobs / logs / stop (farm.run.submit talks to the Ray Jobs API)
-def _address_arg(parser: argparse.ArgumentParser) -> None:
-    from farm.run.submit import DEFAULT_ADDRESS
-
-    parser.add_argument(
-        "--address", default=None,
-        help=f"Ray dashboard URL (default: $RAY_ADDRESS, else {DEFAULT_ADDRESS})")
-
-
-def _cmd_submit(args: argparse.Namespace) -> int:
-    from farm.run.submit import submit
-
-    return submit(list(args.overrides), address=args.address, follow=args.follow,
-                  working_dir=args.working_dir, env_names=args.env or (),
-                  out=SafeStream(sys.stdout), err=sys.stderr)
-
-
-def _cmd_jobs(args: argparse.Namespace) -> int:
-    from farm.run.submit import list_jobs
-
-    return list_jobs(args.address, out=sys.stdout)
-
-
-def _cmd_logs(args: argparse.Namespace) -> int:
-    from farm.run.submit import logs
-
-    return logs(args.job_id, args.address, args.follow, out=SafeStream(sys.stdout),
-                err=sys.stderr)  # the job's own output: its control characters escaped
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    from farm.run.submit import stop
-
-    return stop(args.job_id, args.address, out=sys.stdout)
-
-
-def _cluster_parsers(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "submit", help="run `farm run [overrides]` on a Ray cluster (Ray Jobs API)",
-        description="Submit `farm run OVERRIDES` to a running Ray cluster; the working "
-        "directory travels as the job's runtime environment. Prints the job id.")
-    _address_arg(p)
-    p.add_argument("--follow", action="store_true",
-                   help="stream the job's logs; exit 0 if it succeeded, else 1")
-    p.add_argument("--working-dir", default=".",
-                   help="directory shipped to the cluster (default: .)")
-    p.add_argument("--env", action="append", metavar="NAME",
-                   help="also pass this (non-secret) environment variable's value")
-    p.add_argument("overrides", nargs="*",
-                   help="Hydra overrides for `farm run` (e.g. sweep=smoke store.url=s3://...)")
-    p.set_defaults(func=_cmd_submit)
-    p = subparsers.add_parser("jobs", help="list the cluster's jobs")
-    _address_arg(p)
-    p.set_defaults(func=_cmd_jobs)
-    p = subparsers.add_parser("logs", help="print (or follow) a job's logs")
-    p.add_argument("job_id")
-    _address_arg(p)
-    p.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
-    p.set_defaults(func=_cmd_logs)
-    p = subparsers.add_parser("stop", help="stop a running job")
-    p.add_argument("job_id")
-    _address_arg(p)
-    p.set_defaults(func=_cmd_stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
