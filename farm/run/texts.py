@@ -147,7 +147,8 @@ def episode_text(plan: Plan, cube: Mapping[str, Any]) -> str:
                      "plausible" if score <= PLAUSIBLE else "IMPLAUSIBLE"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["", f"episode {ep.name} ({ep.date}): {plan.sweep.paths} paths, seed "
-             f"{plan.sweep.seed}, {plan.sweep.steps} steps"]
+             f"{plan.sweep.seed}, {plan.sweep.steps} steps of "
+             f"{float(plan.model.step_hours):g} h"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
               for r in rows]
     verdict = "plausible" if worst <= PLAUSIBLE else "IMPLAUSIBLE"

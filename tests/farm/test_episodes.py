@@ -101,6 +101,13 @@ def test_every_shipped_episode_is_listed():
     assert all((REPO / "conf" / "episode" / f"{n}.yaml").is_file() for n in list_episodes())
 
 
+def test_every_shipped_episode_is_documented_with_its_table():
+    doc = (REPO / "docs" / "calibration.md").read_text()
+    for name in list_episodes():
+        assert f"**`{name}`**" in doc, name  # its sources, in words
+        assert f"episode {name} (" in doc, name  # its measured table
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_episode_loads_validates_and_plans_one_cell(name):
     cfg = compose_config([f"episode={name}"])
