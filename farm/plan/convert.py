@@ -11,7 +11,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from farm.plan.design import SweepSpec, make_design
+from farm.errors import ConfigError
+from farm.plan.design import Design, SweepSpec, make_design
+from farm.plan.draws import read_draws, with_draws
 from farm.plan.episodes import apply_episode
 from farm.plan.identity import config_hash, model_values, to_yaml
 from farm.plan.limits import check_design_size
@@ -34,6 +36,23 @@ def sweep_spec(cfg: DictConfig) -> SweepSpec:
                      block_cells=int(cfg.runtime.block_cells), seed=int(cfg.seed))
 
 
+def _with_posterior(cfg: DictConfig, design: Design) -> Design:
+    """The grid once per posterior draw (``sweep.posterior`` + ``sweep.posterior_draws``)."""
+    n, path = int(cfg.sweep.posterior_draws), cfg.sweep.posterior
+    if n == 0:
+        raise ConfigError("sweep.posterior", path, "a posterior only with "
+                          "sweep.posterior_draws=N >= 1 (the number of draws to sweep)")
+    if n < 0:
+        raise ConfigError("sweep.posterior_draws", n, "an integer >= 0 (0: no draws)")
+    if path is None:
+        raise ConfigError("sweep.posterior", None, "a calibration directory (farm calibrate "
+                          "--out) or its posterior.csv, with sweep.posterior_draws=N")
+    design = with_draws(design, read_draws(str(path), n), int(cfg.runtime.block_cells))
+    check_design_size("sweep.posterior_draws", n, design.n_cells, len(design.axes),
+                      paths=int(cfg.sweep.paths), store_paths=bool(cfg.store.paths))
+    return design
+
+
 def make_plan(cfg: DictConfig) -> Plan:
     """Validate ``cfg`` and convert it, once, into a :class:`Plan`; raise
     :class:`farm.errors.ConfigError` (one line: key, value, what is allowed) on a problem."""
@@ -42,6 +61,8 @@ def make_plan(cfg: DictConfig) -> Plan:
     episode = apply_episode(cfg)  # episode=NAME: its model values over the composed model
     validate_config(cfg)
     design = make_design(sweep_spec(cfg))
+    if int(cfg.sweep.posterior_draws) or cfg.sweep.posterior is not None:
+        design = _with_posterior(cfg, design)
     if design.method == "csv":  # the file's rows are its cells: known once it is read
         check_design_size("sweep.csv", str(cfg.sweep.csv), design.n_cells, len(design.axes),
                           paths=int(cfg.sweep.paths), store_paths=bool(cfg.store.paths))

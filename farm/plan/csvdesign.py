@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,15 @@ def _read_rows(p: Path, key: str, shown: str) -> list[list[str]]:
     return rows
 
 
-def read_csv_design(path: str | Path, key: str = "sweep.csv"
+def read_csv_design(path: str | Path, key: str = "sweep.csv",
+                    skip: Callable[[str], bool] | None = None
                     ) -> tuple[tuple[str, ...], np.ndarray]:
     """(axis names, (n_cells, n_axes) float64 table) from a CSV design file.
 
     The file is UTF-8 text (a byte-order mark is accepted); the header row names model
     parameters (scalar fields); every further non-empty row is one cell, at most
-    :data:`farm.plan.limits.MAX_CELLS`. Raises ConfigError (naming ``key``) on problems.
+    :data:`farm.plan.limits.MAX_CELLS`. Columns whose name ``skip`` accepts are ignored
+    (e.g. a calibration's ``I_max``). Raises ConfigError (naming ``key``) on problems.
     """
     p = Path(path)
     if not p.is_file():
@@ -59,7 +62,10 @@ def read_csv_design(path: str | Path, key: str = "sweep.csv"
     rows = _read_rows(p, key, str(path))
     if not rows:
         raise ConfigError(key, str(path), "a CSV file with a header of parameter names")
-    header = tuple(c.strip() for c in rows[0])
+    full = tuple(c.strip() for c in rows[0])
+    keep = [j for j, h in enumerate(full) if not (skip and h and skip(h))]  # columns used
+    rows = [rows[0], *([r[j] for j in keep] if len(r) == len(full) else r for r in rows[1:])]
+    header = tuple(full[j] for j in keep)
     if not header or any(not h for h in header):
         raise ConfigError(key, str(path), "a header of model parameter names (no empty column)")
     for name in header:
@@ -74,9 +80,9 @@ def read_csv_design(path: str | Path, key: str = "sweep.csv"
     table = np.empty((len(rows) - 1, len(header)))
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise ConfigError(key, str(path), f"{len(header)} values per row",
+            raise ConfigError(key, str(path), f"{len(full)} values per row",
                               f"invalid config {key}={str(path)!r}: row {i} has {len(row)} "
-                              f"values; allowed: {len(header)} per row (one per header name)")
+                              f"values; allowed: {len(full)} per row (one per header name)")
         for j, cell in enumerate(row):
             try:
                 table[i - 2, j] = float(cell)

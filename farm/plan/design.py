@@ -32,7 +32,7 @@ import numpy as np
 
 from farm.errors import ConfigError
 from farm.plan.blocks import Block
-from kernels.cubeformat import grid_chunks
+from kernels.cubeformat import DRAW_DIM, grid_chunks
 
 __all__ = [
     "Block",
@@ -251,10 +251,9 @@ def cell_params(model: Any, design: Design, cells: np.ndarray, *,
         {k: v for k, v in dict(model).items() if k != "t_dof"}, validate=False)
     block = repeat_params(base, idx.size)
     swept = {a: design.table[idx, j].copy() for j, a in enumerate(design.axes)}
-    if design.draws:  # the draw axis: each cell takes its draw's parameter values
-        from farm.plan.draws import draw_values
-
-        swept = draw_values(design, swept)
+    if design.draws:  # the draw axis (farm.plan.draws): a cell takes its draw's values
+        index = swept.pop(DRAW_DIM).astype(np.int64)
+        swept.update({name: values[index] for name, values in design.draws.items()})
     params = block._replace(**swept)
     return validate_params(params) if validate else params
 

@@ -1,9 +1,10 @@
 """Sweeps over posterior draws: every cell of a grid, once per draw of the uncertain
 parameters, so that each frontier comes with its parameter-uncertainty band.
 
-``sweep.posterior_draws=N`` with ``calibration=PATH`` (a calibration's output directory
-holding ``posterior.csv``, or that CSV itself: a header of model parameter names, one
-non-implausible draw per row) appends a last cell dimension ``draw`` of length ``N``
+``sweep.posterior_draws=N`` with ``sweep.posterior=PATH`` (a calibration's output
+directory holding ``posterior.csv``, as ``farm calibrate`` writes it, or such a CSV: a
+header of model parameter names, one non-implausible draw per row; its ``I_max`` and
+``episode/target`` columns are ignored) appends a last cell dimension ``draw`` of length ``N``
 (:data:`kernels.cubeformat.DRAW_DIM`) to a grid design. The first ``N`` rows are used
 (posterior draws are exchangeable; a file with fewer rows is refused). Each uncertain
 parameter becomes a coordinate along ``draw``; a cell takes the grid's axis values and
@@ -23,25 +24,32 @@ from farm.errors import ConfigError
 from farm.plan.design import Design
 from kernels.cubeformat import DRAW_DIM, grid_chunks
 
-__all__ = ["POSTERIOR_FILE", "draw_values", "read_draws", "with_draws"]
+__all__ = ["KEY", "POSTERIOR_FILE", "read_draws", "with_draws"]
 
 POSTERIOR_FILE = "posterior.csv"
 """The draws file inside a calibration's output directory."""
+KEY = "sweep.posterior"
+
+
+def _calibration_column(name: str) -> bool:
+    """Columns of ``posterior.csv`` that are not parameters: ``I_max`` and the simulated
+    ``episode/target`` means."""
+    return name == "I_max" or "/" in name
 
 
 def read_draws(path: str, n: int) -> dict[str, np.ndarray]:
     """The first ``n`` draws of the posterior at ``path``: parameter -> (n,) float64.
-    ConfigError (key ``calibration`` or ``sweep.posterior_draws``) on a bad file or count."""
+    ConfigError (key ``sweep.posterior`` or ``sweep.posterior_draws``) on a bad file or count."""
     from farm.plan.csvdesign import read_csv_design
 
     if n < 1:
-        raise ConfigError("sweep.posterior_draws", n, "an integer >= 1 (with calibration=PATH)")
+        raise ConfigError("sweep.posterior_draws", n, "an integer >= 1 (with sweep.posterior=PATH)")
     p = Path(path).expanduser()
     csv = p / POSTERIOR_FILE if p.is_dir() else p
     if not csv.is_file():
-        raise ConfigError("calibration", path, f"a calibration directory holding "
+        raise ConfigError(KEY, path, f"a calibration directory holding "
                           f"{POSTERIOR_FILE}, or a CSV of posterior draws")
-    names, table = read_csv_design(csv, key="calibration")
+    names, table = read_csv_design(csv, key=KEY, skip=_calibration_column)
     if table.shape[0] < n:
         raise ConfigError("sweep.posterior_draws", n,
                           f"at most the {table.shape[0]} draws in {csv}")
@@ -71,11 +79,3 @@ def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int) -
     coords.update(draws)
     return Design("grid", axes, dims, shape, grid_chunks(shape, block_cells), coords, table,
                   {k: np.asarray(v, np.float64) for k, v in draws.items()})
-
-
-def draw_values(design: Design, swept: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The cells' swept values with the draw index replaced by the draw's parameters."""
-    index = swept.pop(DRAW_DIM).astype(np.int64)
-    for name, values in design.draws.items():
-        swept[name] = values[index].copy()
-    return swept

@@ -72,6 +72,11 @@ def hash_payload(cfg: DictConfig) -> dict[str, Any]:
         canon["csv_sha256"] = _file_sha256(path) if path and Path(path).is_file() else path
     for key in ("paths", "steps", "seeding"):
         canon[key] = sweep.get(key)
+    if sweep.get("posterior_draws"):  # the draws by their file's content, not its path
+        canon["posterior_draws"] = int(sweep["posterior_draws"])
+        path = Path(str(sweep.get("posterior"))).expanduser()
+        path = path / "posterior.csv" if path.is_dir() else path
+        canon["posterior_sha256"] = _file_sha256(path) if path.is_file() else str(path)
     return {
         "hash_version": HASH_VERSION,
         "kernel": kernel_fingerprint(),

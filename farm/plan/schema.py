@@ -93,6 +93,10 @@ class SweepConfig:
     steps: time steps per path (each ``model.step_hours`` hours).
     seeding: ``common`` (common random numbers: every cell sees the same shocks)
         or ``independent`` (shocks depend on the cell's parameter values).
+    posterior: a calibration's output directory (``farm calibrate``) or its
+        ``posterior.csv``: the draws of the uncertain parameters (farm.plan.draws).
+    posterior_draws: sweep the grid once per each of the first N draws (a last ``draw``
+        dimension); 0 = no draws (one parameter set).
     """
 
     method: str = "grid"
@@ -102,6 +106,8 @@ class SweepConfig:
     paths: int = 256
     steps: int = 96
     seeding: str = "common"
+    posterior: Optional[str] = None  # noqa: UP045
+    posterior_draws: int = 0
 
 
 @dataclass

@@ -246,6 +246,8 @@ def check_cells(model: Any, design: Any, *, csv: bool, value_for: Callable[[str]
     def key_for(name: str) -> str:
         if name in csv_cols:
             return "sweep.csv"
+        if name in design.draws:
+            return "sweep.posterior"
         return f"sweep.axes.{name}" if name in design.axes else f"model.{name}"
 
     for start in range(0, design.n_cells, VALIDATE_CHUNK):
