@@ -22,6 +22,8 @@ import xarray as xr
 import yaml
 from matplotlib.figure import Figure
 
+from kernels.cubeformat import DRAW_DIM
+
 from . import plots
 from .cube import axes_of, cell_values, cube_info, is_grid
 from .discovery import boxes_table, prim_boxes
@@ -369,7 +371,21 @@ def build_report(
         )
     body.append("<h2>Answers</h2><ul>")
     body += [f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in headlines(ds, level, var).items()]
-    body.append("</ul><h2>Figures</h2>")
+    body.append("</ul>")
+    if DRAW_DIM in ds.dims and "leverage" in info.axes:
+        from .report_uncertainty import uncertainty_html
+
+        body.append("<h2>Parameter uncertainty (posterior draws)</h2>")
+        try:
+            text, fig = uncertainty_html(ds, level, var, neutral_values(ds))
+            body.append(text)
+            if fig is not None:
+                body.append("<img alt='critical leverage with its bands' "
+                            f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
+        except Exception as err:  # a report must not die on one section
+            log.exception("parameter uncertainty section failed")
+            body.append(f"<p class='warn'>unavailable: {esc(str(err))}</p>")
+    body.append("<h2>Figures</h2>")
     for fig_title, fig in _figures(ds, level, var, fan_paths):
         body.append(
             f"<h3>{esc(fig_title)}</h3><img alt='{esc(fig_title)}' "

@@ -85,3 +85,15 @@ def test_a_cube_without_draws_says_its_parameter_band_is_not_measured(tmp_path):
     band = critical_leverage_uncertainty(analysis.open_cube(str(path)), 0.5)
     assert "parameter_band" not in band
     assert band.attrs["parameter_uncertainty"].startswith("none")
+
+
+def test_the_report_of_a_draws_cube_states_both_bands(draws_cube, tmp_path):
+    from analysis.report import build_report
+
+    out = build_report(draws_cube, tmp_path / "r.html", channels=False)
+    text = out.read_text()
+    assert "Parameter uncertainty (posterior draws)" in text
+    # neutral integration 0 (the card's table): c = 1.5 + a_d, draws 2, 20, 38 of 0..40
+    assert ("critical leverage is 2.00 at the median of 41 posterior draws, with a "
+            "parameter band (5-95 %) of 1.55 to 2.45") in text
+    assert "Monte Carlo band (95 %)" in text and "exposure_scale" in text

@@ -1,0 +1,93 @@
+"""The report's "parameter uncertainty" section, for cubes swept over posterior draws.
+
+The headline critical leverage at the neutral point with its parameter band (5 / 50 /
+95 % over draws) and its Monte Carlo band, a figure of the critical leverage against
+the integration level (or the next axis) with both bands, and the Sobol indices of the
+critical leverage with respect to the uncertain parameters (:mod:`analysis.bands`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from kernels.cubeformat import DRAW_DIM
+
+from .bands import critical_leverage_sobol, critical_leverage_uncertainty, draw_parameters
+from .cube import axes_of
+
+__all__ = ["plot_critical_leverage_bands", "uncertainty_html"]
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(v: float, top: float) -> str:
+    return f"{v:.2f}" if np.isfinite(v) else f"beyond {top:g}"
+
+
+def plot_critical_leverage_bands(band: xr.Dataset, x: str) -> Figure:
+    """Median critical leverage over draws against ``x``, the 5-95 % parameter band
+    shaded, the Monte Carlo band as dashed lines."""
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    q = band["parameter_band"]
+    xs = np.asarray(q[x].values, float)
+    ax.fill_between(xs, q.sel(quantile=0.05).values, q.sel(quantile=0.95).values, alpha=0.3,
+                    color="C0", label="parameter band (5-95 % of draws)")
+    ax.plot(xs, q.sel(quantile=0.5).values, marker="o", color="C0", label="median draw")
+    if "mc_low" in band:
+        ax.plot(xs, band["mc_low"].values, "--", color="C1", label="Monte Carlo 95 % band")
+        ax.plot(xs, band["mc_high"].values, "--", color="C1")
+    ax.set_xlabel(x)
+    ax.set_ylabel("critical leverage (x Oct 2025)")
+    ax.set_title(f"critical leverage against {x}, {band.attrs.get('n_draws')} posterior draws",
+                 fontsize="medium")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def uncertainty_html(ds: xr.Dataset, level: float, var: str,
+                     neutral: Mapping[str, float]) -> tuple[str, Figure | None]:
+    """``(html, figure)`` of the section; the figure is None when no second axis exists."""
+    esc = html.escape
+    axes = [a for a in axes_of(ds) if a not in ("leverage", DRAW_DIM)]
+    top = float(np.asarray(ds["leverage"].values, float).max())
+    fixed = {a: neutral[a] for a in axes if a in neutral}
+    point = critical_leverage_uncertainty(ds, level, var=var, fixed=fixed)
+    q = point["parameter_band"].values
+    parts = [f"<p>At the neutral point ({esc(', '.join(f'{k} = {v:g}' for k, v in fixed.items()))}"
+             f") the critical leverage is {_fmt(q[1], top)} at the median of "
+             f"{point.attrs['n_draws']} posterior draws, with a parameter band (5-95 %) of "
+             f"{_fmt(q[0], top)} to {_fmt(q[2], top)}"]
+    if "mc_low" in point:
+        parts.append(f" and a Monte Carlo band (95 %) of {_fmt(float(point['mc_low']), top)} to "
+                     f"{_fmt(float(point['mc_high']), top)}")
+    parts.append(".</p>")
+    try:
+        idx = critical_leverage_sobol(ds, level, fixed=fixed, var=var).table()
+        names = ", ".join(f"{k} ({v:.2f})" for k, v in idx["total"].sort_values(
+            ascending=False).items())
+        parts.append(f"<p>What the band comes from (total Sobol index of the critical "
+                     f"leverage, {esc(idx.attrs['method'])}): {esc(names)}.</p>")
+    except (ValueError, np.linalg.LinAlgError) as err:
+        parts.append(f"<p>Sobol indices over the draws unavailable: {esc(str(err))}.</p>")
+    params = draw_parameters(ds)
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{v.min():.3g}</td><td>{v.max():.3g}</td></tr>"
+                   for k, v in params.items())
+    parts.append("<table><tr><th>uncertain parameter</th><th>min over draws</th>"
+                 f"<th>max over draws</th></tr>{rows}</table>")
+    fig = None
+    if axes:
+        x = "integration" if "integration" in axes else axes[0]
+        rest = {a: v for a, v in fixed.items() if a != x}
+        try:
+            fig = plot_critical_leverage_bands(
+                critical_leverage_uncertainty(ds, level, var=var, fixed=rest), x)
+        except Exception:  # a report must not die on one figure
+            log.exception("critical leverage band figure failed")
+    return "".join(parts), fig
