@@ -19,7 +19,7 @@ __all__ = ["GP", "fit_gp"]
 
 log = logging.getLogger(__name__)
 
-_MAX_TRAIN = 400  # the most recent points (Cholesky is cubic in this)
+_MAX_TRAIN = 300  # the most recent points (Cholesky is cubic in this)
 
 
 def _kernel(a: np.ndarray, b: np.ndarray, scales: np.ndarray, signal: float) -> np.ndarray:
@@ -49,16 +49,29 @@ class GP:
         return self.y_mean + self.y_sd * mean, var * self.y_sd**2
 
 
-def _neg_loglik(theta: np.ndarray, x: np.ndarray, y: np.ndarray, noise: np.ndarray) -> float:
+def _neg_loglik(theta: np.ndarray, x: np.ndarray, y: np.ndarray, noise: np.ndarray
+                ) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood (constant dropped) and its analytic gradient in
+    ``theta = (log length scales, log signal variance, log nugget)``."""
+    from scipy.linalg import cho_factor, cho_solve
+
     d = x.shape[1]
     scales, signal, nugget = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
-    k = _kernel(x, x, scales, signal) + np.diag(noise + nugget + 1e-8)
+    diff2 = ((x[:, None, :] - x[None, :, :]) / scales) ** 2  # (n, n, d)
+    k_se = signal * np.exp(-0.5 * diff2.sum(axis=-1))
+    k = k_se + np.diag(noise + nugget + 1e-8)
     try:
-        chol = np.linalg.cholesky(k)
+        factor = cho_factor(k, lower=True)
     except np.linalg.LinAlgError:
-        return 1e25
-    alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, y))
-    return float(0.5 * y @ alpha + np.sum(np.log(np.diag(chol))))
+        return 1e25, np.zeros_like(theta)
+    alpha = cho_solve(factor, y)
+    value = float(0.5 * y @ alpha + np.sum(np.log(np.diag(factor[0]))))
+    w = cho_solve(factor, np.eye(len(y))) - np.outer(alpha, alpha)
+    grad = np.empty_like(theta)
+    grad[:d] = 0.5 * np.einsum("ij,ijk->k", w * k_se, diff2)
+    grad[d] = 0.5 * np.sum(w * k_se)
+    grad[d + 1] = 0.5 * nugget * np.trace(w)
+    return value, grad
 
 
 def fit_gp(u: np.ndarray, y: np.ndarray, noise: np.ndarray) -> GP:
@@ -76,8 +89,8 @@ def fit_gp(u: np.ndarray, y: np.ndarray, noise: np.ndarray) -> GP:
     theta0 = np.concatenate([np.full(d, np.log(0.3)), [0.0, np.log(1e-3)]])
     bounds = [(np.log(0.02), np.log(20.0))] * d + [(np.log(1e-2), np.log(1e2)),
                                                    (np.log(1e-8), np.log(1.0))]
-    res = minimize(_neg_loglik, theta0, args=(u, ys, ns), method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": 200})
+    res = minimize(_neg_loglik, theta0, args=(u, ys, ns), method="L-BFGS-B", jac=True,
+                   bounds=bounds, options={"maxiter": 100})
     theta = res.x if np.isfinite(res.fun) else theta0
     scales, signal, nugget = np.exp(theta[:d]), float(np.exp(theta[d])), float(np.exp(theta[d + 1]))
     k = _kernel(u, u, scales, signal) + np.diag(ns + nugget + 1e-8)

@@ -74,6 +74,7 @@ class CalibrationResult:
     stopped: str
     posterior_wave: int  # the wave whose kept draws are the posterior (0: none)
     digest: str = ""  # sha256 of the episodes (names, model values, targets)
+    finished_before: set[int] = field(default_factory=set)  # waves done before this run
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -197,7 +198,7 @@ def calibrate(cfg: CalibrationConfig, *, episodes: Sequence[Any] | None = None,
     use = np.array([ep.name != held_out for ep in episodes for _ in ep.targets])
     waves: list[WaveSummary] = []
     scores: list[WaveScore] = []
-    stopped, ray_here = "", False
+    stopped, ray_here, before = "", False, set()
     try:
         for k in range(1, cfg.max_waves + 1):
             csv_path, cube = out / f"wave-{k}.csv", out / f"wave-{k}.zarr"
@@ -229,6 +230,7 @@ def calibrate(cfg: CalibrationConfig, *, episodes: Sequence[Any] | None = None,
                 _write_json(out / "state.json", state)
             else:
                 w.blocks_now = 0
+                before.add(k)
             waves.append(w)
             scores.append(score)
             reason = _stop_reason(waves, cfg)
@@ -242,7 +244,7 @@ def calibrate(cfg: CalibrationConfig, *, episodes: Sequence[Any] | None = None,
             ray.shutdown()
     post = max((w.k for w in waves if w.n_kept), default=0)
     return CalibrationResult(cfg, output_labels(episodes), targets, waves, scores,
-                             stopped, post, digest)
+                             stopped, post, digest, before)
 
 
 def _start_ray(cfg: CalibrationConfig) -> bool:

@@ -24,7 +24,8 @@ def summary_text(result: CalibrationResult, files: Mapping[str, str], seconds: f
              f"I <= {cfg.cutoff:g})",
              "  wave  draws  cells   kept  volume share  run now"]
     for w in result.waves:
-        now = f"{w.blocks_now} block(s), {w.seconds:.0f} s" if w.blocks_now else "done before"
+        now = ("done before" if w.k in result.finished_before
+               else f"{w.blocks_now} block(s), {w.seconds:.0f} s")
         lines.append(f"  {w.k:>4}  {w.n_cells:>5}  {w.n_rows:>5}  "
                      f"{w.n_kept:>5}  {w.volume_share:>12.4g}  {now}")
     lines.append(f"  stopped: {result.stopped}")

@@ -154,24 +154,33 @@ def _cfg(out: Path, **kw) -> CalibrationConfig:
 TRUTH = {"depth_btc": 9.0e8, "kappa": 0.38}
 
 
+CALM = {"correlation": 0.8, "jump_btc": -0.02, "jump_alt": -0.05, "jump_eq": 0.0}
+
+
 def _synthetic(tmp_path: Path, cfg: CalibrationConfig, quantities=("drawdown_btc",
-               "drawdown_alt", "liquidations_usd")):
-    """An episode whose targets are the model's own means at TRUTH (same paths, seed)."""
+               "drawdown_alt", "liquidations_usd"), models=(None,)):
+    """Episodes whose targets are the model's own means at TRUTH (same paths, seed):
+    one per entry of ``models`` (None: the Oct-2025 day)."""
+    import xarray as xr
+
     from farm.calibrate.waves import base_model, design_table, run_wave, write_csv_atomic
     from farm.plan.episodes import per_path_quantities
 
-    ep = _episode({q: 1.0 for q in quantities})
+    eps = [_episode({q: 1.0 for q in quantities}, name=f"synthetic{i or ''}", model=m)
+           for i, m in enumerate(models)]
     header, rows = design_table(np.array([[TRUTH[p.name] for p in cfg.priors]]), cfg.names,
-                                [ep], base_model(cfg.farm_overrides))
+                                eps, base_model(cfg.farm_overrides))
     csv_path, cube = tmp_path / "truth.csv", tmp_path / "truth.zarr"
     write_csv_atomic(csv_path, header, rows)
-    run_wave(cfg, 0, csv_path, cube, 1)
-    import xarray as xr
-
+    run_wave(cfg, 0, csv_path, cube, len(rows))
     ds = xr.open_zarr(str(cube))
-    q = per_path_quantities({str(v)[:-6]: ds[v].values[0] for v in ds.data_vars
-                             if str(v).endswith("_paths")})
-    return _episode({k: float(np.mean(q[k])) for k in quantities})
+    out = []
+    for i, ep in enumerate(eps):
+        q = per_path_quantities({str(v)[:-6]: ds[v].values[i] for v in ds.data_vars
+                                 if str(v).endswith("_paths")})
+        out.append(_episode({k: float(np.mean(q[k])) for k in quantities}, name=ep.name,
+                            model=dict(ep.model)))
+    return out[0] if len(out) == 1 else out
 
 
 # ---------------------------------------------------------------- waves on Ray (slow)
@@ -239,3 +248,62 @@ def test_a_rerun_does_not_redo_a_finished_wave(tmp_path):
                                                           state["waves"].values())
     assert not [p for p in Path(cfg.out).iterdir() if p.name.endswith(".tmp")]
     assert os.path.exists(Path(cfg.out) / "wave-2.csv")
+
+
+@pytest.mark.slow
+def test_leave_one_out_predicts_each_synthetic_episode_from_the_other(tmp_path):
+    """Two episodes generated at TRUTH: each one's figures fall inside the 95 % band
+    predicted by a calibration that left it out; loo.json holds a row per target."""
+    from farm.calibrate.loo import leave_one_out
+
+    cfg = _cfg(tmp_path / "cal", paths=32, n_cells=12, max_waves=2,
+               episodes=("synthetic", "synthetic1"))
+    eps = _synthetic(tmp_path, cfg, quantities=("drawdown_btc", "liquidations_usd"),
+                     models=(None, CALM))
+    rows = leave_one_out(cfg, episodes=eps)
+    assert [r["output"] for r in rows] == [f"{e.name}/{t.name}" for e in eps
+                                            for t in e.targets]
+    assert all(r["band"] is not None and r["inside"] for r in rows), rows
+    assert json.loads((Path(cfg.out) / "loo.json").read_text()) == json.loads(
+        json.dumps(rows))
+    assert (Path(cfg.out) / "loo-synthetic" / "state.json").exists()
+
+
+@pytest.mark.slow
+def test_farm_calibrate_killed_in_wave_2_resumes_without_redoing_wave_1(tmp_path):
+    """SIGKILL the CLI while wave 2 runs; the rerun prints wave 1 as done before (no
+    block computed again), finishes wave 2 and writes the outputs."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "cal"
+    args = [sys.executable, "-c", "import sys; from farm.cli import main; "
+            "sys.exit(main(sys.argv[1:]))", "calibrate", "--quick", "--no-progress",
+            "--no-report", f"calibration.out={out}", "calibration.episodes=[calm_oct2025]",
+            "calibration.n_cells=24", "calibration.paths=64", "runtime.workers=2",
+            "calibration.min_shrink=0", "runtime.block_cells=1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not (out / "wave-2.zarr" / "status").exists() and time.time() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # while wave 2 runs (or just before it is scored)
+        proc.wait()
+    state = json.loads((out / "state.json").read_text())
+    assert state["waves"]["1"]["done"] and not state["waves"]["2"]["done"]
+    cube = out / "wave-1.zarr"
+    stamps = {p: p.stat().st_mtime_ns for p in cube.rglob("*") if p.is_file()}
+    draws = (out / "wave-2.csv").read_text()
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    wave_lines = [ln.split() for ln in done.stdout.splitlines() if ln.strip()[:1].isdigit()]
+    assert wave_lines[0][:2] == ["1", "24"] and "done before" in " ".join(wave_lines[0])
+    assert wave_lines[1][0] == "2" and "block(s)" in " ".join(wave_lines[1])  # finished now
+    assert {p: p.stat().st_mtime_ns for p in cube.rglob("*") if p.is_file()} == stamps
+    assert (out / "wave-2.csv").read_text() == draws  # its draws were not drawn again
+    assert (out / "posterior.csv").exists()
