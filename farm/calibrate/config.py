@@ -73,9 +73,12 @@ class CalibrationConfig:
         return d
 
     def identity(self) -> str:
-        """sha256 of what decides the waves' numbers (everything but ``out`` and the
-        stopping rule's ``max_waves``, so a longer rerun continues the same waves)."""
+        """sha256 of what decides the waves' numbers: everything but ``out``, ``name``,
+        ``max_waves`` (a longer rerun continues the same waves) and the ``runtime.*``
+        overrides (how the sweeps run never changes their numbers)."""
         d = {k: v for k, v in self.to_dict().items() if k not in ("out", "max_waves", "name")}
+        d["farm_overrides"] = [o for o in self.farm_overrides
+                               if not o.lstrip("+~").startswith("runtime.")]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def without(self, episode: str, out: str) -> CalibrationConfig:

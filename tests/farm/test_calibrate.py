@@ -65,6 +65,17 @@ def test_bad_inputs_exit_2_with_one_line_naming_the_key(override, key, capsys, t
     assert not list(tmp_path.iterdir())  # refused before anything was written
 
 
+def test_identity_ignores_how_it_runs_but_not_what_it_computes(tmp_path):
+    cfg = _cfg(tmp_path)
+    same = [replace(cfg, max_waves=9), replace(cfg, out="elsewhere"),
+            replace(cfg, farm_overrides=("runtime.workers=8", "runtime.block_cells=4"))]
+    assert {c.identity() for c in same} == {cfg.identity()}
+    other = [replace(cfg, n_cells=17), replace(cfg, cutoff=2.5), replace(cfg, seed=1),
+             replace(cfg, farm_overrides=("seed=3",)),
+             replace(cfg, priors=(Prior("kappa", 0.0, 0.4),))]
+    assert len({c.identity() for c in other} | {cfg.identity()}) == len(other) + 1
+
+
 def test_a_directory_with_other_settings_is_refused(tmp_path):
     from farm.calibrate.engine import calibrate
 
