@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from farm.calibrate.engine import CalibrationResult
+from farm.calibrate.loo import predicted_bands
 from farm.calibrate.posterior import parameter_ranges, posterior_draws
 
 __all__ = ["write_report"]
@@ -83,6 +84,20 @@ def _g(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else "-"
 
 
+def _verdict(row: dict | None, sd: float) -> list[str]:
+    """``[band, verdict]`` cells: inside, or outside by how much (units and sds)."""
+    if row is None or row["band"] is None:
+        return ["-", "no posterior"]
+    lo, hi = row["band"]
+    obs = row["observed"]
+    band = f"[{_g(lo)}, {_g(hi)}]"
+    if row["inside"]:
+        return [band, "inside"]
+    gap = (obs - hi) if obs > hi else (lo - obs)
+    side = "above" if obs > hi else "below"
+    return [band, f"outside: {side} the band by {_g(gap)} ({gap / sd:.1f} sd)"]
+
+
 def write_report(result: CalibrationResult, path: Path) -> Path:
     """Write the HTML report to ``path`` (atomically); returns it."""
     cfg = result.cfg
@@ -92,10 +107,18 @@ def write_report(result: CalibrationResult, path: Path) -> Path:
     params = [[r["name"], f"[{_g(r['prior'][0])}, {_g(r['prior'][1])}]",
                f"[{_g(r['posterior'][0])}, {_g(r['posterior'][1])}]",
                _g(100 * r["width_share"]) + " %"] for r in parameter_ranges(result)]
+    verdicts = {r["output"]: r for ep in cfg.episodes for r in predicted_bands(result, ep)}
     targets = [[lab, t.kind, _g(float(t.observed)), _g(float(t.sd)),
                 f"[{_g(float(means[:, j].min()))}, {_g(float(means[:, j].max()))}]"
-                if len(means) else "-"]
+                if len(means) else "-", *_verdict(verdicts.get(lab), float(t.sd))]
                for j, (lab, t) in enumerate(zip(result.labels, result.targets, strict=True))]
+    outside = [row for row in targets if row[-1].startswith("outside")]
+    summary = (f"<p>{len(targets) - len(outside)} of {len(targets)} observed figures lie inside "
+               "the calibrated model's predicted 95 % band (the 2.5-97.5 % range of the kept "
+               "draws' simulated means, widened by 1.96 sqrt(sd^2 + model discrepancy^2))"
+               + (": outside are " + "; ".join(f"{html.escape(r[0])} ({html.escape(r[-1])})"
+                                               for r in outside) if outside else "")
+               + ".</p>")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>calibration</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
@@ -119,7 +142,9 @@ def write_report(result: CalibrationResult, path: Path) -> Path:
         f"<img alt='parameters' src='data:image/png;base64,{_png(_params_figure(result))}'>",
         _table(["parameter", "prior", "posterior", "width left"], params),
         "<h2>Targets at the posterior</h2>",
-        _table(["target", "kind", "observed", "sd", "simulated means (kept draws)"], targets),
+        summary,
+        _table(["target", "kind", "observed", "sd", "simulated means (kept draws)",
+                "predicted 95 % band", "observed vs band"], targets),
         "</body></html>",
     ]
     tmp = path.with_name(path.name + ".tmp")

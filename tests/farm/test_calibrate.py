@@ -318,3 +318,15 @@ def test_farm_calibrate_killed_in_wave_2_resumes_without_redoing_wave_1(tmp_path
     assert {p: p.stat().st_mtime_ns for p in cube.rglob("*") if p.is_file()} == stamps
     assert (out / "wave-2.csv").read_text() == draws  # its draws were not drawn again
     assert (out / "posterior.csv").exists()
+
+
+def test_the_report_says_which_observations_lie_outside_the_band_and_by_how_much():
+    from farm.calibrate.report import _verdict
+
+    row = {"band": (1.0, 3.0), "observed": 2.0, "inside": True}
+    assert _verdict(row, 0.5) == ["[1, 3]", "inside"]
+    row = {"band": (1.0, 3.0), "observed": 4.0, "inside": False}
+    assert _verdict(row, 0.5) == ["[1, 3]", "outside: above the band by 1 (2.0 sd)"]
+    row = {"band": (1.0, 3.0), "observed": 0.25, "inside": False}
+    assert _verdict(row, 0.5)[1] == "outside: below the band by 0.75 (1.5 sd)"
+    assert _verdict(None, 0.5) == ["-", "no posterior"]
