@@ -104,3 +104,48 @@ def critical_leverage_sobol(ds: xr.Dataset, level: float = 0.5, *,
     names = tuple(params)
     X = np.column_stack([params[n] for n in names])
     return sobol_pce(X, np.asarray(crit.values, float), names)
+
+
+def summary_table(ds: xr.Dataset, level: float = 0.5, *, x: str = "integration",
+                  fixed: Mapping[str, float] | None = None) -> str:
+    """A markdown table of the critical leverage against ``x``: the median over draws,
+    the parameter band (5-95 %) and the Monte Carlo band (95 %)."""
+    band = critical_leverage_uncertainty(ds, level, fixed=fixed)
+    top = float(np.asarray(ds["leverage"].values, float).max())
+
+    def f(v: float) -> str:
+        return f"{v:.2f}" if np.isfinite(v) else f"> {top:g}"
+
+    rows = [f"| {x} | critical leverage (median draw) | parameter band 5-95 % | "
+            "Monte Carlo band 95 % |", "|---|---|---|---|"]
+    for v in band[x].values:
+        q = band["parameter_band"].sel({x: v}).values
+        mc = (float(band["mc_low"].sel({x: v})), float(band["mc_high"].sel({x: v})))
+        rows.append(f"| {v:g} | {f(q[1])} | {f(q[0])} to {f(q[2])} | {f(mc[0])} to {f(mc[1])} |")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m analysis.bands STORE [LEVEL]``: the critical leverage with its bands."""
+    import sys
+
+    from .cube import open_cube
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        sys.stderr.write("usage: python -m analysis.bands STORE [LEVEL]\n")
+        return 2
+    ds = open_cube(args[0])
+    level = float(args[1]) if len(args) > 1 else 0.5
+    sys.stdout.write(summary_table(ds, level) + "\n")
+    others = {a: float(ds[a].values[-1]) for a in ("integration",) if a in ds.dims}
+    try:
+        idx = critical_leverage_sobol(ds, level, fixed=others).table()
+        sys.stdout.write(f"\nat {others}: {idx.attrs['method']}\n{idx.round(3).to_string()}\n")
+    except ValueError as err:
+        sys.stdout.write(f"\nSobol indices unavailable: {err}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
