@@ -86,8 +86,24 @@ def uncertainty_html(ds: xr.Dataset, level: float, var: str,
         x = "integration" if "integration" in axes else axes[0]
         rest = {a: v for a, v in fixed.items() if a != x}
         try:
-            fig = plot_critical_leverage_bands(
-                critical_leverage_uncertainty(ds, level, var=var, fixed=rest), x)
+            along = critical_leverage_uncertainty(ds, level, var=var, fixed=rest)
+            parts.append(_band_table(along, x, top))
+            fig = plot_critical_leverage_bands(along, x)
         except Exception:  # a report must not die on one figure
             log.exception("critical leverage band figure failed")
     return "".join(parts), fig
+
+
+def _band_table(band: xr.Dataset, x: str, top: float) -> str:
+    """The critical leverage against ``x``: median draw, parameter band, Monte Carlo band."""
+    rows = []
+    for v in band[x].values:
+        q = band["parameter_band"].sel({x: v}).values
+        mc = ("" if "mc_low" not in band else
+              f"{_fmt(float(band['mc_low'].sel({x: v})), top)} to "
+              f"{_fmt(float(band['mc_high'].sel({x: v})), top)}")
+        rows.append(f"<tr><td>{v:g}</td><td>{_fmt(q[1], top)}</td><td>{_fmt(q[0], top)} to "
+                    f"{_fmt(q[2], top)}</td><td>{mc}</td></tr>")
+    return (f"<table><tr><th>{html.escape(x)}</th><th>critical leverage (median draw)</th>"
+            "<th>parameter band 5-95 %</th><th>Monte Carlo band 95 %</th></tr>"
+            + "".join(rows) + "</table>")
