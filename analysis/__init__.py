@@ -22,6 +22,7 @@ from .bands import (
     DRAW_DIM,
     critical_leverage_sobol,
     critical_leverage_uncertainty,
+    frontier_band,
     parameter_band,
 )
 from .cube import (
@@ -78,6 +79,7 @@ __all__ = [
     "critical_leverage_band",
     "critical_leverage_sobol",
     "critical_leverage_uncertainty",
+    "frontier_band",
     "crossing",
     "cube_info",
     "frontier",

@@ -37,6 +37,7 @@ __all__ = [
     "critical_leverage_sobol",
     "critical_leverage_uncertainty",
     "draw_parameters",
+    "frontier_band",
     "parameter_band",
 ]
 
@@ -78,9 +79,32 @@ def critical_leverage_uncertainty(ds: xr.Dataset, level: float = 0.5, *, var: st
     result = xr.Dataset(out)
     result.attrs.update({"var": var, "level": level, "axis": axis,
                          "n_draws": int(ds.sizes.get(DRAW_DIM, 1)),
+                         "axis_max": float(np.nanmax(np.asarray(ds[axis].values, float))),
                          "parameter_uncertainty": "draws" if has_draws else "none (one "
                          "parameter set: the parameter band is not measured)"})
     return result
+
+
+def frontier_band(ds: xr.Dataset, x: str, y: str, level: float = 0.5, *,
+                  var: str = "p_systemic", fixed: Mapping[str, float] | None = None,
+                  q: Sequence[float] = (0.05, 0.5, 0.95)) -> dict[float, xr.DataArray]:
+    """The tipping frontier in the ``(x, y)`` plane at quantiles ``q`` over draws:
+    ``{q: frontier}`` where each frontier (:func:`analysis.frontier`) is the contour of
+    the pointwise ``q``-quantile over draws of ``var`` (grid cubes). Where ``var`` rises
+    with ``x``, the 0.95 quantile surface tips first, so its frontier is the fragile
+    edge of the band."""
+    from .surfaces import frontier, regrid
+
+    da = regrid(ds, var)
+    for k, v in dict(fixed or {}).items():
+        da = da.sel({k: v}, method="nearest")
+    left = set(da.dims) - {x, y, DRAW_DIM}
+    if left:
+        raise ValueError(f"pin every axis but {x!r}, {y!r} and {DRAW_DIM!r} with fixed=; "
+                         f"left: {sorted(left)}")
+    quant = da.quantile(list(q), dim=DRAW_DIM)
+    return {float(p): frontier(quant.sel(quantile=p).drop_vars("quantile").transpose(y, x),
+                               level=level) for p in q}
 
 
 def draw_parameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
@@ -126,18 +150,30 @@ def summary_table(ds: xr.Dataset, level: float = 0.5, *, x: str = "integration",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m analysis.bands STORE [LEVEL]``: the critical leverage with its bands."""
+    """``python -m analysis.bands STORE [LEVEL] [--figure PNG]``: the critical leverage
+    with its bands (and the figure of them against integration)."""
     import sys
 
     from .cube import open_cube
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        sys.stderr.write("usage: python -m analysis.bands STORE [LEVEL]\n")
+    figure = None
+    if "--figure" in args:
+        i = args.index("--figure")
+        figure = args[i + 1] if i + 1 < len(args) else None
+        del args[i:i + 2]
+    if not args or ("--figure" in (argv or sys.argv) and figure is None):
+        sys.stderr.write("usage: python -m analysis.bands STORE [LEVEL] [--figure PNG]\n")
         return 2
     ds = open_cube(args[0])
     level = float(args[1]) if len(args) > 1 else 0.5
     sys.stdout.write(summary_table(ds, level) + "\n")
+    if figure:
+        from .report_uncertainty import plot_critical_leverage_bands
+
+        plot_critical_leverage_bands(critical_leverage_uncertainty(ds, level),
+                                     "integration").savefig(figure, dpi=96)
+        sys.stdout.write(f"figure written to {figure}\n")
     others = {a: float(ds[a].values[-1]) for a in ("integration",) if a in ds.dims}
     try:
         idx = critical_leverage_sobol(ds, level, fixed=others).table()

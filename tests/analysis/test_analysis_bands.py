@@ -97,3 +97,17 @@ def test_the_report_of_a_draws_cube_states_both_bands(draws_cube, tmp_path):
     assert ("critical leverage is 2.00 at the median of 41 posterior draws, with a "
             "parameter band (5-95 %) of 1.55 to 2.45") in text
     assert "Monte Carlo band (95 %)" in text and "exposure_scale" in text
+
+
+def test_frontier_band_contours_the_quantiles_over_draws(draws_cube):
+    from analysis.bands import frontier_band
+
+    bands = frontier_band(draws_cube, "leverage", "integration", 0.5)
+    # at integration i the q-quantile draw tips at c = 1 + a_q + 0.5 (1 - i); p is linear in
+    # leverage with slope 1, so the quantile surface crosses 0.5 exactly there
+    for q, a_q in ((0.5, 0.5), (0.05, 0.95), (0.95, 0.05)):  # low p: late tipping
+        pts = bands[q].values
+        want = 1.0 + a_q + 0.5 * (1.0 - pts[:, 1])
+        np.testing.assert_allclose(pts[:, 0], want, atol=0.03)
+    # the fragile edge (0.95 quantile of p) tips at lower leverage than the median
+    assert bands[0.95].values[:, 0].mean() < bands[0.5].values[:, 0].mean()
