@@ -27,6 +27,7 @@ __all__ = [
     "correlation_matrix",
     "make_params",
     "oct2025",
+    "psd_ok",
     "repeat_params",
     "stack_params",
     "validate_params",
@@ -92,16 +93,33 @@ def correlation_matrix(correlation, rho_ca, corr_alt_eq=float("nan")):
     return np.array([[1.0, r, c], [r, 1.0, ae], [c, ae, 1.0]])
 
 
+PSD_TOL = 1e-12  # determinant tolerance: a singular (boundary) matrix in float64 is PSD
+
+
+def psd_ok(correlation: Any, rho_ca: Any, corr_alt_eq: Any) -> np.ndarray:
+    """Whether each 3x3 shock correlation matrix [[1, rho_ca, c], [rho_ca, 1, ae],
+    [c, ae, 1]] is positive semi-definite (closed form, vectorised over any shape; NaN
+    ``corr_alt_eq`` means ``rho_ca x correlation``). With entries in [-1, 1] (the declared
+    ranges) the diagonal and the 2x2 principal minors 1 - x^2 are >= 0, so all principal
+    minors are >= 0 (Sylvester's criterion for semi-definiteness) iff the determinant is
+    >= 0 (``PSD_TOL`` allowed below). The same verdicts as ``numpy.linalg.eigvalsh``."""
+    c = np.atleast_1d(np.asarray(correlation, dtype=float))
+    r = np.asarray(rho_ca, dtype=float)
+    ae = np.asarray(corr_alt_eq, dtype=float)
+    c, r, ae = np.broadcast_arrays(c, r, ae)
+    ae = np.where(np.isnan(ae), r * c, ae)
+    minors_ok = (np.abs(c) <= 1.0) & (np.abs(r) <= 1.0) & (np.abs(ae) <= 1.0)
+    det = 1.0 + 2.0 * r * c * ae - r * r - c * c - ae * ae
+    return minors_ok & (det >= -PSD_TOL)
+
+
 def _check_psd(d: dict[str, Any]) -> None:
-    """The shock correlation matrix must be positive semi-definite (closed form, vectorised):
-    a 3x3 correlation matrix is PSD iff its determinant is >= 0 (the 2x2 minors are
-    1 - r^2 >= 0 already)."""
+    """The shock correlation matrix must be positive semi-definite (:func:`psd_ok`)."""
     c = np.atleast_1d(np.asarray(d["correlation"], dtype=float))
     r = np.broadcast_to(np.asarray(d["rho_ca"], dtype=float), c.shape)
     ae = np.broadcast_to(np.asarray(d["corr_alt_eq"], dtype=float), c.shape)
     ae = np.where(np.isnan(ae), r * c, ae)
-    det = 1.0 + 2.0 * r * c * ae - r * r - c * c - ae * ae
-    bad = det < -1e-12
+    bad = ~psd_ok(c, r, ae)
     if np.any(bad):
         i = int(np.flatnonzero(bad.ravel())[0])
         raise ValueError(
