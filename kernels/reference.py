@@ -13,6 +13,8 @@ dollars, log prices relative to the open, drawdowns and shares as fractions.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .outputs import PATH_OUTPUTS
@@ -22,10 +24,11 @@ MIN_DAILY_VOL = 1e-4  # floor of the daily vol in the perp distance scale (the s
 # Bounds of a log price: a short squeeze valued at the current price has no fixed point in a
 # thin enough book; F is clipped here and a step that reaches them is capped (spec silent)
 X_MIN, X_MAX = -50.0, 10.0
+_DT = np.float64  # the working float type; :func:`simulate_paths` sets it for one call
 
 
 def _v(x):
-    return np.asarray(x, dtype=np.float64)
+    return np.asarray(x, dtype=_DT)
 
 
 def ramp(d, thr, s):
@@ -34,7 +37,7 @@ def ramp(d, thr, s):
     width = 2.0 * s * thr
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.clip((d - thr * (1.0 - s)) / width, 0.0, 1.0)
-    return np.where(width > 0, r, (d >= thr).astype(np.float64))
+    return np.where(width > 0, r, (d >= thr).astype(_DT))
 
 
 # ------------------------------------------------------------------ 2. exogenous shocks
@@ -52,13 +55,13 @@ def _cholesky_psd(c):
 
 def exogenous_returns(p: ModelParams, normals, t_dof: int):
     """Per-step log returns ``(n, T, 3)``: unit-variance Student-t ``t sigma`` plus the jump."""
-    chol = _cholesky_psd(correlation_matrix(p.correlation, p.rho_ca, p.corr_alt_eq))
+    chol = _v(_cholesky_psd(correlation_matrix(p.correlation, p.rho_ca, p.corr_alt_eq)))
     z = np.einsum("ij,ntj->nti", chol, normals[..., :3])
     chi2 = np.sum(normals[..., 3:] ** 2, axis=-1, keepdims=True)
-    t = z / np.sqrt(chi2 / t_dof) * np.sqrt((t_dof - 2.0) / t_dof)
-    sigma = np.array([p.vol_btc, p.vol_alt, p.vol_eq]) * np.sqrt(
-        p.step_hours / np.array([8760.0, 8760.0, 24.0 * p.eq_trading_days]))
-    jump = np.zeros((normals.shape[1], 3))
+    t = z / np.sqrt(chi2 / t_dof) * math.sqrt((t_dof - 2.0) / t_dof)
+    sigma = _v([p.vol_btc, p.vol_alt, p.vol_eq]) * np.sqrt(
+        p.step_hours / _v([8760.0, 8760.0, 24.0 * p.eq_trading_days]))
+    jump = np.zeros((normals.shape[1], 3), _DT)
     jump[np.arange(normals.shape[1]) == p.jump_step] = [p.jump_btc, p.jump_alt, p.jump_eq]
     return t * sigma + jump[None]
 
@@ -76,7 +79,7 @@ def per_step_rates(p: ModelParams):
 def impact(p: ModelParams, memory, q, depth):
     """Log-price impact ``I (n, 3)`` of this step's net sales ``q`` ($, sell > 0) on top of the
     remembered flow ``memory`` ($), and the effective depth share ``d_eff``."""
-    depth0 = np.array([p.depth_btc, p.depth_alt, p.depth_eq])
+    depth0 = _v([p.depth_btc, p.depth_alt, p.depth_eq])
     d_eff = np.maximum(depth * np.exp(-p.kappa * np.abs(q) / depth0), p.depth_floor)
     m = memory + q
     return -p.impact_y * 0.01 * np.sign(m) * np.sqrt(np.abs(m) / (depth0 * d_eff)), d_eff
@@ -99,23 +102,26 @@ def survivor_share(u, a, k):
 def perp_shares(p: ModelParams, down, up):
     """Cumulative liquidated shares (long, short), each ``(n, 2)``, from the running adverse
     log moves ``down = -L`` and ``up = U`` (``(n, 2)``)."""
-    daily = np.maximum(np.array([p.vol_btc, p.vol_alt]) / np.sqrt(365.0), MIN_DAILY_VOL)
-    k = np.sqrt(2.0 / p.perp_holding_days) / daily  # (2,) 1/log units
+    daily = np.maximum(_v([p.vol_btc, p.vol_alt]) / math.sqrt(365.0), MIN_DAILY_VOL)
+    k = math.sqrt(2.0 / p.perp_holding_days) / daily  # (2,) 1/log units
     lev = np.minimum(_v(p.perp_leverage_buckets)[None, :],
-                     np.array([[p.perp_cap_btc], [p.perp_cap_alt]]))  # (2, K)
+                     _v([[p.perp_cap_btc], [p.perp_cap_alt]]))  # (2, K)
     mu_long = -np.log(1.0 - 1.0 / lev + p.maint_margin)
     mu_short = np.log(1.0 + 1.0 / lev - p.maint_margin)
     kk = k[None, :, None]
     g_long = survivor_share(down[:, :, None], kk * mu_long[None], kk)  # (n, 2, K)
     g_short = survivor_share(up[:, :, None], kk * mu_short[None], kk)
-    return g_long @ _v(p.perp_long_weights), g_short @ _v(p.perp_short_weights)
+    # row sums, not ``@``: BLAS may round a row differently with the number of rows, and the
+    # cascade evaluates a varying subset of the paths (its results must not depend on that)
+    return (np.sum(g_long * _v(p.perp_long_weights), axis=-1),
+            np.sum(g_short * _v(p.perp_short_weights), axis=-1))
 
 
 def defi_target(p: ModelParams, dd):
     """Cumulative DeFi collateral sold ($), ``(n, 2)``, from the running drawdowns ``dd (n, 3)``."""
     inv_h = 1.0 / (1.0 + (_v(p.defi_hf_buckets) - 1.0) / p.leverage) if p.leverage > 0 \
-        else np.zeros(len(p.defi_hf_buckets))  # 1 / H(lambda); no debt at lambda = 0
-    coll = p.channel_defi * np.array([p.defi_collateral_btc, p.defi_collateral_alt])
+        else np.zeros(len(p.defi_hf_buckets), _DT)  # 1 / H(lambda); no debt at lambda = 0
+    coll = p.channel_defi * _v([p.defi_collateral_btc, p.defi_collateral_alt])
     debt = coll[:, None] * _v(p.defi_hf_weights) * p.defi_liq_threshold * inv_h  # (2, J)
     fall = dd[:, :2, None] * (1.0 + p.defi_selfref_share * p.defi_selfref_beta)
     d_eff = np.minimum(fall, 1.0)  # D' (n, 2, 1): self-referential collateral falls further
@@ -138,9 +144,9 @@ def treasury_target(p: ModelParams, dd):
 def fund_target(p: ModelParams, dd):
     """Cumulative fund sales ($): gross equities ``(n,)`` and crypto ``(n, 2)``."""
     e, h = p.fund_capital, p.fund_eq_leverage * p.fund_capital  # capital E, equities H
-    book = p.leverage * p.fund_crypto_book * np.array([p.fund_crypto_btc_share,
-                                                        1.0 - p.fund_crypto_btc_share])
-    v = dd[:, :2] @ book  # variation margin paid
+    book = p.leverage * p.fund_crypto_book * _v([p.fund_crypto_btc_share,
+                                                  1.0 - p.fund_crypto_btc_share])
+    v = dd[:, 0] * book[0] + dd[:, 1] * book[1]  # variation margin paid (row by row, no BLAS)
     eq_left = h * (1.0 - dd[:, 2])
     e_margin = np.minimum(p.channel_fund_margin * p.fund_eq_sale_share
                           * np.maximum(v - p.fund_buffer * book.sum(), 0.0), eq_left)
@@ -208,14 +214,14 @@ def evaluate(p: ModelParams, s: dict, x, floor):
     low, up = np.minimum(s["low"], x), np.maximum(s["up"], x[:, :2])
     dd, price = -np.expm1(low), np.exp(x[:, :2])
     scale = p.channel_perps * p.leverage  # N = lambda x notional, times the channel switch
-    long_n, short_n = scale * np.array([[p.perp_long_btc, p.perp_long_alt],
-                                        [p.perp_short_btc, p.perp_short_alt]])
+    long_n, short_n = scale * _v([[p.perp_long_btc, p.perp_long_alt],
+                                  [p.perp_short_btc, p.perp_short_alt]])
     g_long, g_short = perp_shares(p, -low[:, :2], up)
     g_long, g_short = np.maximum(s["long_share"], g_long), np.maximum(s["short_share"], g_short)
     phi = np.maximum(floor, fed_share(p, dd[:, 2], s["fed_on"]))
     fund_eq, fund_crypto = fund_target(p, dd)
     bank = bank_marks(p, dd, s["col_share"], s["col_realised"], s["run"], phi)
-    gamma = np.array([p.bank_crypto_btc_share, 1.0 - p.bank_crypto_btc_share])
+    gamma = _v([p.bank_crypto_btc_share, 1.0 - p.bank_crypto_btc_share])
     fl = dict(  # this step's flows ($): the increase of each cumulative target
         long_share=g_long, short_share=g_short, phi=phi, bank=bank,
         long_usd=long_n * (g_long - s["long_share"]) * price,
@@ -247,20 +253,39 @@ def _start(n, n_banks):
               ((n,), "liq_long liq_short treasury fund_eq bank_eq col_share col_realised "
                "col_sold bank_loss bank_crypto_loss fed_on fed_bought trough_step rounds_max "
                "capped")]
-    s = {k: np.zeros(shape) for shape, keys in shapes for k in keys.split()}
-    return dict(s, depth=np.ones((n, 3)), failed=np.zeros((n, n_banks), bool))
+    s = {k: np.zeros(shape, _DT) for shape, keys in shapes for k in keys.split()}
+    return dict(s, depth=np.ones((n, 3), _DT), failed=np.zeros((n, n_banks), bool))
 
 
-def cascade(p: ModelParams, s: dict, f, memory):
+def cascade(p: ModelParams, s: dict, f, memory, compact: bool = True):
     """Plain fixed-point iteration of ``x = F(x) = f + I(memory + q(x))`` per path from
     ``x0 = f + I(memory)``: returns the last evaluated point, the Fed floor used there,
-    the rounds (evaluations of F) and whether the path hit ``max_rounds``."""
+    the rounds (evaluations of F) and whether the path hit ``max_rounds``.
+
+    ``compact`` (default) evaluates only the paths still active in each round (the active
+    set, ``np.flatnonzero``); ``compact=False`` evaluates every path in every round and
+    freezes the converged ones with ``np.where``. The two give bit-identical results (every
+    operation is row by row); the second is kept to check that."""
     n, max_rounds = f.shape[0], int(p.max_rounds)
-    tol = max(p.tol, 8.0 * np.finfo(np.float64).eps)
+    tol = max(p.tol, 8.0 * np.finfo(_DT).eps)
     x = np.clip(f + impact(p, memory, np.zeros_like(f), s["depth"])[0], X_MIN, X_MAX)
-    floor, rounds = np.zeros(n), np.zeros(n)
+    floor, rounds = np.zeros(n, _DT), np.zeros(n, _DT)
     capped, active = np.zeros(n, bool), np.ones(n, bool)
     for k in range(max_rounds):
+        if not compact:
+            if not active.any():
+                break
+            q, fl = evaluate(p, s, x, floor)
+            fx = np.clip(f + impact(p, memory, q, s["depth"])[0], X_MIN, X_MAX)
+            go = active & ~(np.max(np.abs(fx - x), axis=-1) < tol)
+            rounds = np.where(active, rounds + 1, rounds)
+            if k + 1 == max_rounds:
+                capped = go
+                break
+            x = np.where(go[:, None], fx, x)
+            floor = np.where(go, fl["phi"], floor)
+            active = go
+            continue
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -278,12 +303,12 @@ def cascade(p: ModelParams, s: dict, f, memory):
     return x, floor, rounds, capped
 
 
-def step(p: ModelParams, s: dict, ret, t: int) -> dict:
+def step(p: ModelParams, s: dict, ret, t: int, compact: bool = True) -> dict:
     """Advance every path by one step with exogenous log returns ``ret (n, 3)``."""
     f = s["fund"] + ret
     r, g = per_step_rates(p)
     memory = s["mem_perm"] + r * s["mem_trans"]
-    x_eval, floor, rounds, capped = cascade(p, s, f, memory)
+    x_eval, floor, rounds, capped = cascade(p, s, f, memory, compact)
     q, fl = evaluate(p, s, x_eval, floor)  # the step's flows: at the last evaluated point
     imp, d_eff = impact(p, memory, q, s["depth"])
     x = np.clip(f + imp, X_MIN, X_MAX)  # ... and its price: F of that point
@@ -313,7 +338,7 @@ def step(p: ModelParams, s: dict, ret, t: int) -> dict:
         trough_step=np.where(x[:, 0] < s["low"][:, 0], t + 1.0, s["trough_step"]),
     )
     n["x"] = x
-    n["fed_on"] = np.maximum(s["fed_on"], (-np.expm1(n["low"][:, 2]) >= p.fed_trigger) * 1.0)
+    n["fed_on"] = np.maximum(s["fed_on"], (-np.expm1(n["low"][:, 2]) >= p.fed_trigger).astype(_DT))
     n["peak"] = np.maximum(s["peak"], x)
     n["maxdd"] = np.maximum(s["maxdd"], -np.expm1(x - n["peak"]))
     n["exo_peak"] = np.maximum(s["exo_peak"], f)
@@ -323,25 +348,39 @@ def step(p: ModelParams, s: dict, ret, t: int) -> dict:
 
 # ------------------------------------------------------------------ 6. outputs
 
-def simulate_paths(p: ModelParams, normals, t_dof: int = 4, return_prices: bool = False):
+def simulate_paths(p: ModelParams, normals, t_dof: int = 4, return_prices: bool = False,
+                   dtype="float64", compact: bool = True):
     """Simulate one cell on draws ``normals (n_paths, n_steps, 3 + t_dof)``: every per-path
-    output of :data:`kernels.outputs.PATH_OUTPUTS` (float64 ``(n_paths,)`` arrays), and with
-    ``return_prices`` also the end-of-step log prices ``(n_steps, n_paths, 3)``."""
-    normals = np.asarray(normals, dtype=np.float64)
+    output of :data:`kernels.outputs.PATH_OUTPUTS` (``(n_paths,)`` arrays of ``dtype``), and
+    with ``return_prices`` also the end-of-step log prices ``(n_steps, n_paths, 3)``.
+    ``dtype`` is the working float type of the whole simulation (``"float64"`` or
+    ``"float32"``; parameters are rounded to it); ``compact`` see :func:`cascade`."""
+    global _DT
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype={dtype!r}; allowed: float32, float64")
+    saved, _DT = _DT, dt.type
+    try:
+        return _simulate(p, np.asarray(normals, dtype=_DT), t_dof, return_prices, compact)
+    finally:
+        _DT = saved
+
+
+def _simulate(p: ModelParams, normals, t_dof: int, return_prices: bool, compact: bool):
     n, n_steps = normals.shape[:2]
     ret = exogenous_returns(p, normals, t_dof)
     s, prices = _start(n, len(p.bank_weights)), []
     for t in range(n_steps):
-        s = step(p, s, ret[:, t], t)
+        s = step(p, s, ret[:, t], t, compact)
         prices.append(s["x"])
     b = bank_setup(p)
-    long_n, short_n = p.leverage * np.array([[p.perp_long_btc, p.perp_long_alt],
-                                             [p.perp_short_btc, p.perp_short_alt]])
+    long_n, short_n = p.leverage * _v([[p.perp_long_btc, p.perp_long_alt],
+                                       [p.perp_short_btc, p.perp_short_alt]])
     oi = long_n.sum() + short_n.sum()  # open interest at the open, whatever the switch
     closed = p.channel_perps * (s["long_share"] @ long_n + s["short_share"] @ short_n)
     failed = s["failed"] @ (b["cap"] / b["cap"].sum())
     w = b["wholesale"].sum()
-    run_share = s["run"] @ (p.run_share * b["wholesale"]) / w if w > 0 else np.zeros(n)
+    run_share = s["run"] @ (p.run_share * b["wholesale"]) / w if w > 0 else np.zeros(n, _DT)
     exo = s["exo_maxdd"][:, 0]
     slack = 1.0 - 1e-6  # shares compared with a relative slack (section 6)
     out = {
@@ -357,11 +396,11 @@ def simulate_paths(p: ModelParams, normals, t_dof: int = 4, return_prices: bool 
         "run_share": run_share, "banks_failed": failed, "fed_fired": s["fed_on"],
         "fed_bought": s["fed_bought"], "cascade_rounds_max": s["rounds_max"],
         "capped_steps": s["capped"] / n_steps,
-        "oi_closed": closed / oi if oi > 0 else np.zeros(n),
+        "oi_closed": closed / oi if oi > 0 else np.zeros(n, _DT),
         "time_to_trough": s["trough_step"] * p.step_hours,
         "systemic": ((failed >= slack * p.systemic_bank_share)
                      | (s["maxdd"][:, 2] >= p.systemic_eq_drawdown)
-                     | (run_share >= slack * p.systemic_run_share)).astype(np.float64),
+                     | (run_share >= slack * p.systemic_run_share)).astype(_DT),
     }
     assert set(out) == set(PATH_OUTPUTS)
     out = {name: out[name] for name in PATH_OUTPUTS}
