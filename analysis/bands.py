@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = float(args[1]) if len(args) > 1 else 0.5
     sys.stdout.write(summary_table(ds, level) + "\n")
     if figure:
-        from .report_uncertainty import plot_critical_leverage_bands
+        from .plots import plot_critical_leverage_bands
 
         plot_critical_leverage_bands(critical_leverage_uncertainty(ds, level),
                                      "integration").savefig(figure, dpi=96)

@@ -23,6 +23,7 @@ from .surfaces import frontier
 
 __all__ = [
     "plot_critical_leverage",
+    "plot_critical_leverage_bands",
     "plot_fan_chart",
     "plot_frontiers",
     "plot_heatmap",
@@ -227,4 +228,36 @@ def plot_fan_chart(
         ax.legend(fontsize="x-small", loc="lower left")
     axs[-1].set_xlabel(xlabel)
     axs[0].set_title(title or "sample paths", fontsize="medium")
+    return fig
+
+
+def plot_critical_leverage_bands(band: xr.Dataset, x: str) -> Figure:
+    """Median critical leverage over draws against ``x``, the 5-95 % parameter band
+    shaded, the Monte Carlo band as dashed lines."""
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    q = band["parameter_band"]
+    xs = np.asarray(q[x].values, float)
+    top = float(band.attrs.get("axis_max", np.nan))
+    if not np.isfinite(top):
+        top = float(np.nanmax([np.nanmax(q.values), 1.0]))
+
+    def clip(v: xr.DataArray) -> np.ndarray:  # beyond the swept range: drawn at its top
+        return np.where(np.isfinite(v.values), v.values, top)
+
+    ax.fill_between(xs, clip(q.sel(quantile=0.05)), clip(q.sel(quantile=0.95)), alpha=0.3,
+                    color="C0", label="parameter band (5-95 % of draws)")
+    ax.plot(xs, clip(q.sel(quantile=0.5)), marker="o", color="C0", label="median draw")
+    if "mc_low" in band:
+        ax.plot(xs, clip(band["mc_low"]), "--", color="C1", label="Monte Carlo 95 % band")
+        ax.plot(xs, clip(band["mc_high"]), "--", color="C1")
+    ax.axhline(top, color="grey", lw=0.8, ls=":")
+    ax.text(xs.min(), top, f" at {top:g}: does not tip within the swept leverage",
+            va="bottom", fontsize="small", color="grey")
+    ax.set_ylim(0, top * 1.1)
+    ax.set_xlabel(x)
+    ax.set_ylabel("critical leverage (x Oct 2025)")
+    ax.set_title(f"critical leverage against {x}, {band.attrs.get('n_draws')} posterior draws",
+                 fontsize="medium")
+    ax.legend(fontsize="small")
     return fig

@@ -20,46 +20,15 @@ from kernels.cubeformat import DRAW_DIM
 
 from .bands import critical_leverage_sobol, critical_leverage_uncertainty, draw_parameters
 from .cube import axes_of
+from .plots import plot_critical_leverage_bands
 
-__all__ = ["plot_critical_leverage_bands", "uncertainty_html"]
+__all__ = ["uncertainty_html"]
 
 log = logging.getLogger(__name__)
 
 
 def _fmt(v: float, top: float) -> str:
     return f"{v:.2f}" if np.isfinite(v) else f"beyond {top:g}"
-
-
-def plot_critical_leverage_bands(band: xr.Dataset, x: str) -> Figure:
-    """Median critical leverage over draws against ``x``, the 5-95 % parameter band
-    shaded, the Monte Carlo band as dashed lines."""
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    q = band["parameter_band"]
-    xs = np.asarray(q[x].values, float)
-    top = float(band.attrs.get("axis_max", np.nan))
-    if not np.isfinite(top):
-        top = float(np.nanmax([np.nanmax(q.values), 1.0]))
-
-    def clip(v: xr.DataArray) -> np.ndarray:  # beyond the swept range: drawn at its top
-        return np.where(np.isfinite(v.values), v.values, top)
-
-    ax.fill_between(xs, clip(q.sel(quantile=0.05)), clip(q.sel(quantile=0.95)), alpha=0.3,
-                    color="C0", label="parameter band (5-95 % of draws)")
-    ax.plot(xs, clip(q.sel(quantile=0.5)), marker="o", color="C0", label="median draw")
-    if "mc_low" in band:
-        ax.plot(xs, clip(band["mc_low"]), "--", color="C1", label="Monte Carlo 95 % band")
-        ax.plot(xs, clip(band["mc_high"]), "--", color="C1")
-    ax.axhline(top, color="grey", lw=0.8, ls=":")
-    ax.text(xs.min(), top, f" at {top:g}: does not tip within the swept leverage",
-            va="bottom", fontsize="small", color="grey")
-    ax.set_ylim(0, top * 1.1)
-    ax.set_xlabel(x)
-    ax.set_ylabel("critical leverage (x Oct 2025)")
-    ax.set_title(f"critical leverage against {x}, {band.attrs.get('n_draws')} posterior draws",
-                 fontsize="medium")
-    ax.legend(fontsize="small")
-    return fig
 
 
 def uncertainty_html(ds: xr.Dataset, level: float, var: str,
