@@ -31,12 +31,34 @@ from farm.store.cube import (
     cube_exists,
     open_existing,
 )
+from farm.store.layout import block_status_of
 from farm.store.lock import StoreLock
 from farm.store.provenance import prng_attrs, provenance_attrs
 from farm.store.repair import check_and_repair
 
 log = logging.getLogger(__name__)
 
+LOCK_REFRESH_S = 2.0
+"""Seconds: the run loop refreshes the store lock (on an object store a GET and a PUT) at
+most this often, however fast blocks finish; read when a run starts (0: after every block)."""
+
+
+class _LockTimer:
+    """The run loop's lock check: the heartbeat thread's finding at every call (no I/O),
+    and a refresh of its own when the last one is ``every`` seconds old (a lost lock stops
+    the run within ``every`` + the dispatcher's poll, even when the heartbeat is slow)."""
+
+    def __init__(self, lock: StoreLock, every: float) -> None:
+        self.lock, self.every = lock, every
+        self.last = time.monotonic()
+        self.refreshes = 0
+
+    def __call__(self) -> None:
+        self.lock.check()
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.lock.refresh()  # still ours? else StoreLockedError: stop, record nothing
+            self.last, self.refreshes = now, self.refreshes + 1
 
 
 @dataclass
@@ -138,7 +160,8 @@ def run_sweep(plan: Plan, *, progress: ProgressFactory | None = None,
         with StoreLock(url, opts) as lock:
             cube, plan = open_or_create(plan)
             design = plan.design
-            status = cube.block_status(design)
+            cells = cube.cell_status()  # the one read of the status array before the blocks
+            status = block_status_of(cells, cube.chunks)
             todo = [int(i) for i in np.flatnonzero(status != STATUS_DONE)]
             report = RunReport(url, design.n_cells, design.n_blocks,
                                int(np.sum(status == STATUS_DONE)))
@@ -147,9 +170,12 @@ def run_sweep(plan: Plan, *, progress: ProgressFactory | None = None,
                 ray_started = ray_started or started_here
                 report.ray_started = ray_started
                 report.setup_seconds = time.perf_counter() - started
-                _dispatch_todo(plan, cube, todo, report, lock, cpus, progress, notify, runner)
+                done_cells = int(np.isin(cells, DONE_STATUSES).sum())
+                _dispatch_todo(plan, cube, todo, report, lock, cpus, progress, notify, runner,
+                               done_cells)
             else:
                 log.info("nothing to do: all %d blocks of %s are done", design.n_blocks, url)
+            del cells, status
             lock.refresh()  # repair and finalize only a store that is still ours
             if not cube.has_status():  # deleted while the run was writing it
                 check_and_repair(cube)
@@ -185,13 +211,14 @@ def _connect_cluster(plan: Plan) -> bool:
 
 def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
                    lock: StoreLock, cpus: int, progress: ProgressFactory | None,
-                   notify: Callable[[str], None], runner: Callable[..., BlockReceipt]) -> None:
+                   notify: Callable[[str], None], runner: Callable[..., BlockReceipt],
+                   done_cells: int) -> None:
     """Dispatch the missing blocks with a progress display; record failures in the cube.
 
-    The lock is checked after every block (``lock.refresh``) and every second
-    (``lock.check``: the heartbeat thread's finding): a lost lock stops the dispatch
-    with StoreLockedError before anything more is recorded; it never marks a block
-    failed."""
+    The lock is checked after every block and every second (``lock.check``: the heartbeat
+    thread's finding, no I/O) and refreshed by the run loop every :data:`LOCK_REFRESH_S`
+    seconds (not after every block): a lost lock stops the dispatch with StoreLockedError
+    before anything more is recorded; it never marks a block failed."""
     rt, design = plan.runtime, plan.design
     notify(_cluster_text(cpus))
     slots = max(1, cpus // rt.cpus_per_task)
@@ -199,12 +226,12 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
         slots = min(slots, rt.workers)
     # two tasks per slot keep every worker busy while the driver handles a completion
     in_flight = rt.max_in_flight or 2 * slots
-    done_cells = int(np.isin(cube.cell_status(), DONE_STATUSES).sum())
+    check_lock = _LockTimer(lock, LOCK_REFRESH_S)
     make_bar = progress or (lambda *_: _Silent())
     bar = make_bar(design.n_cells, done_cells, plan.sweep.paths)
 
     def on_done(r: BlockReceipt) -> None:
-        lock.refresh()  # still ours? else StoreLockedError: stop, record nothing
+        check_lock()  # still ours? else StoreLockedError: stop, record nothing
         if r.failed_cells:  # the worker wrote the block with these cells failed (status 2)
             msg = block_failure_message(r.failed_cells, r.n_cells)
             report.failed[r.index] = msg
@@ -229,7 +256,7 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
     try:
         dispatch(_tasks(plan, todo), cube, max_in_flight=in_flight, retries=rt.retries,
                  cpus_per_task=rt.cpus_per_task, on_done=on_done, on_failed=on_failed,
-                 runner=runner, check=lock.check)
+                 runner=runner, check=check_lock)
     finally:
         report.blocks_seconds = time.perf_counter() - t0
         bar.close()

@@ -16,11 +16,12 @@ an object store's normalized URL. A refused writer gets a one-line
   ``python -m farm.store.lock break STORE``.
 
 Every refresh (a background thread every ``heartbeat_interval`` seconds, and the run
-loop after each block) and the release check that the record still carries this
-holder's token. A holder whose record was replaced or deleted has lost the store: the
-refresh raises :class:`StoreLockedError` ("another writer took the store ..."), the
-heartbeat thread keeps that error for :meth:`StoreLock.check` (the run loop calls it
-every second), and nothing of another holder is ever overwritten or deleted.
+loop every ``farm.run.sweep.LOCK_REFRESH_S`` seconds) and the release check that the
+record still carries this holder's token. A holder whose record was replaced or deleted
+has lost the store: the refresh raises :class:`StoreLockedError` ("another writer took
+the store ..."), the heartbeat thread keeps that error for :meth:`StoreLock.check` (the
+run loop calls it every second), and nothing of another holder is ever overwritten or
+deleted.
 """
 
 from __future__ import annotations

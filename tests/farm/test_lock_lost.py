@@ -25,6 +25,7 @@ from _faults import intruder_record, rewrite_lock_at, write_lock_record
 
 from conftest import FARM_SMALL, assert_identical, cube_arrays, farm_cfg
 from farm.plan.convert import make_plan
+from farm.run import sweep as sweepmod
 from farm.run.sweep import run_sweep
 from farm.store import lock as lockmod
 from farm.store.cube import open_existing
@@ -56,6 +57,7 @@ def _assert_taken_message(msg: str, store: str) -> None:
 def test_lock_rewritten_mid_run_stops_the_run_without_failing_blocks(tmp_path, reference,
                                                                     monkeypatch):
     monkeypatch.setattr(lockmod, "HEARTBEAT_S", 3600.0)  # the refresh after block 2 notices
+    monkeypatch.setattr(sweepmod, "LOCK_REFRESH_S", 0.0)  # the run loop: after every block
     url = tmp_path / "lost.zarr"
     cfg = farm_cfg(tmp_path, *ONE_AT_A_TIME, name="lost")
     with pytest.raises(StoreLockedError) as err:
@@ -133,11 +135,13 @@ SWEEP_WITH_LOCK_TAKEN = textwrap.dedent("""
     from _faults import rewrite_lock_at
     from farm.plan.compose import compose_config
     from farm.plan.convert import make_plan
+    from farm.run import sweep
     from farm.run.sweep import run_sweep
     from farm.store import lock
     from farm.store.lock import StoreLockedError, lock_url
 
     lock.HEARTBEAT_S = 3600.0  # the refresh after block 2 notices (blocks in order)
+    sweep.LOCK_REFRESH_S = 0.0  # the run loop refreshes after every block
     url, endpoint, overrides = sys.argv[1], sys.argv[2], sys.argv[3:]
     plan = make_plan(compose_config([*overrides, f"store.url={url}",
                                      f"store.endpoint_url={endpoint}"]))
