@@ -20,7 +20,8 @@ comparable, every other output is).
 
 This file runs under ``benchmarks/.venv-radcad`` (radcad pins numpy < 1.26.4, so
 it cannot live in the project's lock); it imports nothing from the project.
-Usage: ``python radcad_model.py PARAMS.json NORMALS.npy OUT.json [--processes N]``
+Usage: ``python radcad_model.py PARAMS.json NORMALS.npy OUT.json [--processes N]
+[--deepcopy]`` (radCAD's default deep copy of the state; off unless given)
 """
 
 from __future__ import annotations
@@ -416,7 +417,7 @@ def _init_worker(path):
 
 
 def main(argv: list[str]) -> None:
-    from radcad import Backend, Experiment, Model, Simulation
+    from radcad import Backend, Engine, Experiment, Model, Simulation
 
     params_path, normals_path, out_path = argv[:3]
     processes = int(argv[argv.index("--processes") + 1]) if "--processes" in argv else 2
@@ -431,9 +432,11 @@ def main(argv: list[str]) -> None:
                                    params={k: [v] for k, v in cell.items()}),
                        timesteps=n_steps, runs=n_paths) for cell in cells]
     exp = Experiment(sims)
-    exp.engine.backend = Backend.MULTIPROCESSING
-    exp.engine.processes = processes
-    exp.engine.drop_substeps = True
+    # options where radCAD reads them: Engine(...) builds its SimulationExecution from them at
+    # construction (setting exp.engine.drop_substeps afterwards is ignored); deep copy off, as
+    # a user who does not mutate the state would (radCAD's default pickles every substate)
+    exp.engine = Engine(backend=Backend.MULTIPROCESSING, processes=processes,
+                        deepcopy="--deepcopy" in argv, drop_substeps=True)
     t0 = time.perf_counter()
     exp.run()
     # the per-path outputs from each run's end-of-day state (in path order)

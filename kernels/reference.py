@@ -373,6 +373,13 @@ def _simulate(p: ModelParams, normals, t_dof: int, return_prices: bool, compact:
     for t in range(n_steps):
         s = step(p, s, ret[:, t], t, compact)
         prices.append(s["x"])
+    out = outputs(p, s, n_steps)
+    return (out, np.stack(prices)) if return_prices else out
+
+
+def outputs(p: ModelParams, s: dict, n_steps: int) -> dict:
+    """The per-path outputs of section 6 from the end-of-day state ``s`` (:func:`step`)."""
+    n = s["fund"].shape[0]
     b = bank_setup(p)
     long_n, short_n = p.leverage * _v([[p.perp_long_btc, p.perp_long_alt],
                                        [p.perp_short_btc, p.perp_short_alt]])
@@ -403,8 +410,7 @@ def _simulate(p: ModelParams, normals, t_dof: int, return_prices: bool, compact:
                      | (run_share >= slack * p.systemic_run_share)).astype(_DT),
     }
     assert set(out) == set(PATH_OUTPUTS)
-    out = {name: out[name] for name in PATH_OUTPUTS}
-    return (out, np.stack(prices)) if return_prices else out
+    return {name: out[name] for name in PATH_OUTPUTS}
 
 
 # ------------------------------------------------------------------ 7. statistics
