@@ -112,7 +112,8 @@ class Design:
 
     def table_sha256(self) -> str:
         """sha256 of the parameter table (float64 little-endian, C order)."""
-        return hashlib.sha256(np.ascontiguousarray(self.table, dtype="<f8").tobytes()).hexdigest()
+        table = np.ascontiguousarray(self.table, dtype="<f8")
+        return hashlib.sha256(memoryview(table).cast("B")).hexdigest()  # no copy
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON-able description (grid axis values inline; sampled tables by sha256)."""
@@ -145,8 +146,10 @@ def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
             raise ConfigError(f"sweep.axes.{name}", vals, "a non-empty list of values")
         values.append(np.asarray([float(v) for v in vals], dtype=np.float64))
     shape = tuple(len(v) for v in values)
-    mesh = np.meshgrid(*values, indexing="ij")
-    table = np.stack([m.ravel() for m in mesh], axis=-1)
+    table = np.empty((math.prod(shape), len(names)))  # one column at a time: no full mesh
+    for j, v in enumerate(values):
+        bshape = [-1 if k == j else 1 for k in range(len(shape))]
+        table[:, j] = np.broadcast_to(v.reshape(bshape), shape).ravel()
     coords = dict(zip(names, values, strict=True))
     return Design("grid", names, names, shape, grid_chunks(shape, block_cells), coords, table)
 
