@@ -140,17 +140,32 @@ def measure(farm_paths: int = FARM_PATHS, scalar_paths: int = RADCAD_SCALAR_PATH
     return out
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from . import machine
+def merge(results: dict, fair_res: dict) -> dict:
+    """``results.json`` with this comparison in it: ``fair``, its five ratios at the top
+    level, and the old unfair ratios renamed (kept for history only)."""
+    out = dict(results)
+    for old, new in (("jax_f32_vs_numpy_4096", "old_unfair_jax_f32_vs_numpy_f64_4096"),
+                     ("farm_vs_radcad", "old_unfair_farm_vs_radcad")):
+        if old in out:
+            out[new] = out.pop(old)
+    out.update({k: fair_res.get(k) for k in TARGETS}, fair=fair_res)
+    return out
 
+
+def main() -> int:
+    """Measure, merge into ``benchmarks/results.json`` and print the markdown section."""
+    from . import machine, report
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t0 = time.perf_counter()
-    res = {"machine": machine.facts(), **measure()}
-    res["seconds"] = time.perf_counter() - t0
-    path = HERE / "fair.json"
-    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    for k in TARGETS:
-        log.info("%s: %s (target >= %s)", k, res.get(k), TARGETS[k])
+    facts = machine.facts()
+    res = measure()
+    facts["load_at_end"] = machine.load_average()
+    res.update(machine=facts, seconds=time.perf_counter() - t0)
+    path = HERE / "results.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(merge(old, res), indent=2, default=str) + "\n")
+    print("\n".join(report.fair_section(res)))
     return 0
 
 
