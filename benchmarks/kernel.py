@@ -3,7 +3,8 @@
 JAX rows time the compiled executable of ``kernels.simulate.block_fn()`` (ahead-of-time
 ``lower().compile()``, so compile time is measured on its own and the timed run is
 exactly what ``simulate_block`` runs). NumPy rows run ``kernels.reference`` on the
-same cells one after another (float64: the reference is written in float64).
+same cells one after another in float64 (the old table; the like-for-like comparison, the
+reference in the JAX row's precision, is ``benchmarks.fair``).
 Throughput is in path-steps per second (cells x paths x steps / wall seconds).
 """
 
