@@ -10,9 +10,10 @@ then summarised:
   ``var`` never reaches ``level`` within the swept leverage counts as *beyond the swept
   range* (``+inf`` while ranking), so the band's upper end reads NaN ("beyond") when more
   than 5 % of the draws never tip, instead of silently dropping them;
-- the **Monte Carlo band**: per draw, the crossings of the Wilson 95 % bounds of the
-  probability (:func:`analysis.intervals.critical_leverage_band`: the upper bound
-  reaches the level first, so it gives the low end), reported at the median over draws.
+- the **Monte Carlo band**: the crossings of the Wilson 95 % bounds of the probability
+  (:func:`analysis.intervals.critical_leverage_band`: the upper bound reaches the level
+  first, so it gives the low end), for the median draw (the one at the parameter
+  band's 50 %), so that it brackets the median.
 
 :func:`critical_leverage_sobol` apportions the spread over draws to the uncertain
 parameters with a polynomial chaos expansion fitted on the draws
@@ -71,10 +72,10 @@ def critical_leverage_uncertainty(ds: xr.Dataset, level: float = 0.5, *, var: st
         out["parameter_band"] = parameter_band(central, DRAW_DIM, q)
     if var.startswith("p_"):  # a probability: its Wilson bounds give the Monte Carlo band
         mc_low, mc_high = critical_leverage_band(ds, level, var, axis, fixed=fixed)
-        if has_draws:
-            mc_low = mc_low.fillna(np.inf).median(DRAW_DIM)
-            mc_high = mc_high.fillna(np.inf).median(DRAW_DIM)
-            mc_low, mc_high = mc_low.where(np.isfinite(mc_low)), mc_high.where(np.isfinite(mc_high))
+        if has_draws:  # the Monte Carlo band of the median draw (the parameter band's 50 %)
+            median = _median_draw(central)
+            mc_low, mc_high = mc_low.isel({DRAW_DIM: median}), mc_high.isel({DRAW_DIM: median})
+            mc_low, mc_high = mc_low.drop_vars(DRAW_DIM), mc_high.drop_vars(DRAW_DIM)
         out["mc_low"], out["mc_high"] = mc_low, mc_high
     result = xr.Dataset(out)
     result.attrs.update({"var": var, "level": level, "axis": axis,
@@ -105,6 +106,16 @@ def frontier_band(ds: xr.Dataset, x: str, y: str, level: float = 0.5, *,
     quant = da.quantile(list(q), dim=DRAW_DIM)
     return {float(p): frontier(quant.sel(quantile=p).drop_vars("quantile").transpose(y, x),
                                level=level) for p in q}
+
+
+def _median_draw(central: xr.DataArray) -> xr.DataArray:
+    """Per point of the other axes, the index of the draw at the 50 % of the parameter
+    band (:func:`parameter_band`'s 'lower' quantile; never tipping ranks last)."""
+    ranked = central.fillna(np.inf).transpose(..., DRAW_DIM)
+    order = np.argsort(ranked.values, axis=-1, kind="stable")
+    k = int(np.floor(0.5 * (central.sizes[DRAW_DIM] - 1)))
+    dims = [d for d in ranked.dims if d != DRAW_DIM]
+    return xr.DataArray(order[..., k], dims=dims, coords={d: ranked[d] for d in dims})
 
 
 def draw_parameters(ds: xr.Dataset) -> dict[str, np.ndarray]:

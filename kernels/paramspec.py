@@ -118,7 +118,8 @@ _TABLE: list[tuple] = [
         ("jump_eq", -0.01, "log return", "[-3, 3]", "trigger jump of the equity index"),
     ]),
     ("market", [
-        ("depth_btc", 5.0e8, "USD", "[1e4, 1e15]", "normal 1 % depth of btc: flow that moves it 1 %"),
+        ("depth_btc", 5.0e8, "USD", "[1e4, 1e15]",
+         "normal 1 % depth of btc: flow that moves it 1 %"),
         ("depth_alt", 1.8e8, "USD", "[1e4, 1e15]", "normal 1 % depth of the altcoin basket"),
         ("depth_eq", 5.0e10, "USD", "[1e4, 1e15]", "normal 1 % depth of the equity index"),
         ("impact_y", 1.0, "1", "[0, 10]", "Y of the square-root law dx = -Y 0.01 sqrt(Q / depth)"),
