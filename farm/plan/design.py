@@ -113,6 +113,8 @@ class Design:
     def table_sha256(self) -> str:
         """sha256 of the parameter table (float64 little-endian, C order)."""
         table = np.ascontiguousarray(self.table, dtype="<f8")
+        if table.size == 0:  # a single cell with no axes: memoryview cannot cast it
+            return hashlib.sha256(b"").hexdigest()
         return hashlib.sha256(memoryview(table).cast("B")).hexdigest()  # no copy
 
     def to_attrs(self) -> dict[str, Any]:

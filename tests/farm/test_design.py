@@ -289,3 +289,16 @@ def test_repeat_params_is_stack_params_of_copies():
         assert np.asarray(getattr(a, name)).dtype == np.float64
     with pytest.raises(ValueError, match="at least one cell"):
         repeat_params(p, 0)
+
+
+def test_a_single_cell_design_has_a_table_hash():
+    """sweep=single: no axes, a (1, 0) table; its hash is that of no bytes, as before."""
+    import hashlib
+
+    from farm.plan.design import SweepSpec, make_design
+
+    d = make_design(SweepSpec(method="grid", axes={}, n_samples=0, csv=None, block_cells=4,
+                              seed=0))
+    assert d.table.shape == (1, 0)
+    assert d.table_sha256() == hashlib.sha256(b"").hexdigest()
+    assert d.to_attrs()["table_sha256"] == hashlib.sha256(b"").hexdigest()
