@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from kernels.cubeformat import FARM_FORMAT
+from kernels.cubeformat import FARM_FORMAT, grid_chunks
 from kernels.outputs import STATS
 
 from .intervals import wilson
@@ -33,18 +33,9 @@ ValueSpec = Callable[..., np.ndarray] | np.ndarray | float
 
 
 def grid_design(shape: tuple[int, ...], block_cells: int) -> tuple[int, ...]:
-    """Chunk shape of the contract's grid chunking: trailing axes whole while the product
-    stays <= block_cells, then a partial chunk on the next axis, 1 before."""
-    chunks = [1] * len(shape)
-    prod = 1
-    for i in range(len(shape) - 1, -1, -1):
-        if prod * shape[i] <= block_cells:
-            chunks[i] = shape[i]
-            prod *= shape[i]
-        else:
-            chunks[i] = max(1, block_cells // prod)
-            break
-    return tuple(chunks)
+    """Chunk shape of the contract's grid chunking (:func:`kernels.cubeformat.grid_chunks`,
+    the farm's own rule)."""
+    return grid_chunks(shape, block_cells)
 
 
 def _evaluate(spec: ValueSpec, params: Mapping[str, np.ndarray], shape: tuple[int, ...]):

@@ -32,7 +32,7 @@ import numpy as np
 
 from farm.errors import ConfigError
 from farm.plan.blocks import Block
-from kernels.cubeformat import DRAW_DIM, grid_chunks
+from kernels.cubeformat import DRAW_DIM, balanced_chunk, grid_chunks
 
 __all__ = [
     "Block",
@@ -160,7 +160,8 @@ def _sampled(method: str, names: tuple[str, ...], table: np.ndarray, block_cells
     n = table.shape[0]
     coords = {"cell": np.arange(n)}
     coords.update({a: table[:, j].copy() for j, a in enumerate(names)})
-    return Design(method, names, ("cell",), (n,), (max(1, min(block_cells, n)),), coords, table)
+    return Design(method, names, ("cell",), (n,), (balanced_chunk(n, block_cells),), coords,
+                  table)
 
 
 def _box(axes: dict[str, list[Any]], method: str) -> tuple[np.ndarray, np.ndarray]:

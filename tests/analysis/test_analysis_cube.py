@@ -165,7 +165,7 @@ def test_one_cube_format_for_farm_and_analysis():
     np.testing.assert_array_equal(fmt.block_status_of(status, (1, 2)), [1, 0, 2, 1])
     assert fmt.unfinished_blocks(status, (1, 2)) == 2
     assert fmt.grid_chunks((16, 5, 3, 6), 90) == (1, 5, 3, 6)
-    assert fmt.grid_chunks((16, 8, 4, 4), 100) == (1, 6, 4, 4)
+    assert fmt.grid_chunks((16, 8, 4, 4), 100) == (1, 4, 4, 4)  # 8 split 4 + 4, not 6 + 2
 
 
 def test_flagged_cells_are_done_and_counted(tmp_path, caplog):
