@@ -14,9 +14,10 @@ set of cells one task simulates and one Zarr chunk stores.
 A grid with no axes (``sweep=single``) is one cell: dims ``("cell",)``, shape ``(1,)``.
 
 Chunking: grid - take trailing axes whole while the product stays
-<= ``runtime.block_cells``, then a partial chunk of ``floor(block_cells /
-product)`` on the next axis, 1 on the axes before; sampled - ``block_cells``
-cells per chunk. One block == one chunk; the last block along an axis may be short.
+<= ``runtime.block_cells``, then the next axis split into equal parts of at most
+``floor(block_cells / product)``, 1 on the axes before; sampled - the cells split into
+equal parts of at most ``block_cells`` (:func:`kernels.cubeformat.balanced_chunk`: the
+last block is never a sliver padded to a full block). One block == one chunk.
 """
 
 from __future__ import annotations
