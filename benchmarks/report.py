@@ -31,6 +31,7 @@ TARGETS = [  # key, label, target text, passes(value) -> bool, format
 ]
 
 CHANGES_FILE = Path(__file__).with_name("changes.md")
+SCALE_FILE = Path(__file__).with_name("scale.md")  # measured by hand (farm run --dry-run)
 """What changed in the kernel and what each change bought (measured while developing)."""
 
 
@@ -338,6 +339,10 @@ def render(res: dict) -> str:
         "## What changed and what each change bought",
         "",
         CHANGES_FILE.read_text().rstrip(),
+        "",
+        "## Scale: the driver at a million cells",
+        "",
+        SCALE_FILE.read_text().rstrip(),
     ]
     return "\n".join(lines) + "\n"
 
