@@ -110,6 +110,12 @@ def _ranges(blocks: list[int]) -> str:
     return shown + (f", ... ({len(blocks)} blocks)" if len(blocks) > 20 else "")
 
 
+def _short(exc: BaseException) -> str:
+    """A decode error in a few words (its first sentence): ``ValueError: Stored and
+    computed checksum do not match``."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0].split(". ")[0][:160]
+
+
 def _chunk_grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(math.ceil(n / c) for n, c in zip(shape, chunks, strict=True))
 
@@ -161,7 +167,7 @@ class _Checker:
                 values[sel] = arr.blocks[coords]
             except Exception as exc:  # a chunk zarr cannot decode
                 readable[sel[: self.ndim]] = False
-                detail = f"{type(exc).__name__}: {exc}".splitlines()[0].split(". ")[0][:160]
+                detail = _short(exc)
                 self.problems.append(ChunkProblem(name, self.key(name, arr, coords),
                                                   self.block_of(coords), "unreadable", detail))
         return values, readable
@@ -185,12 +191,6 @@ class _Checker:
                                               self.block_of(coords), kind, detail))
 
 
-def _status_present(cube: Cube) -> bool:
-    fs, root = filesystem(cube.url, cube.storage_options)
-    fs.invalidate_cache()
-    return bool(fs.exists(f"{root}/{STATUS_VAR}/zarr.json"))
-
-
 def data_names(cube: Cube) -> list[str]:
     """The cube's data arrays (outputs, probabilities and, if stored, per-path outputs)."""
     names = [*PATH_OUTPUTS, *PROBABILITIES]
@@ -206,7 +206,7 @@ def verify_cube(cube: Cube) -> Verification:
     counts as pending then, and the data are still checked for readability).
     """
     t0 = time.perf_counter()
-    status_missing = not _status_present(cube)
+    status_missing = not cube.has_status()
     checker = _Checker(cube)
     if status_missing:
         status = np.full(checker.shape, STATUS_PENDING, dtype=np.int8)
@@ -234,7 +234,7 @@ def verify_cube(cube: Cube) -> Verification:
         try:
             np.asarray(arr[...])
         except Exception as exc:  # any decode error
-            detail = f"{type(exc).__name__}: {exc}".splitlines()[0].split(". ")[0][:160]
+            detail = _short(exc)
             checker.problems.append(ChunkProblem(name, name, COORDINATE, "unreadable", detail))
     problems = sorted(checker.problems, key=lambda p: (p.block, p.array))
     out = Verification(cube.url, status, complete, capped, problems, status_missing,
