@@ -5,7 +5,7 @@ all sectors -> impact on evaporating depth -> prices, ``x <- F(x)``, with
 ``lax.while_loop``. Flows are monotone in the drawdowns, so from the exogenous price
 the iterates fall monotonically to the least fixed point (the smallest crash
 consistent with the flows); near a tipping point the contraction is slow, and a
-safeguarded extrapolation (:func:`solve`) skips ahead. A path stops when its
+safeguarded extrapolation (:func:`kernels.fixedpoint.solve`) skips ahead. A path stops when its
 residual ``|F(x) - x|`` and the error bound ``|F(x) - x| rho / (1 - rho)`` (``rho`` the
 observed contraction) are both below ``tol``, or at ``max_rounds`` (counted as a capped
 step, never hidden). Each
@@ -15,13 +15,14 @@ computed with (blocks are bit-identical to single cells).
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from . import market
+from . import fixedpoint, market
 from .params import ModelParams
 from .sectors import banks, defi, fed, funds, perps, treasury
 
@@ -156,100 +157,29 @@ X_MIN, X_MAX = -50.0, 10.0
 squeeze valued at the current price has no fixed point in a book thin enough; the
 bounds keep every number finite, and a step that reaches them counts as capped."""
 
-OMEGA_START, OMEGA_MAX, MAX_JUMP = 16.0, 1024.0, 0.1
-"""Over-relaxation cap of an accelerated round: 16 plain steps at first, doubled after
-every accepted jump (a slow drift past the ghost of a vanished fixed point needs
-hundreds), quartered after a rejected one; and never more than ``MAX_JUMP`` (0.1) log
-units beyond the plain step, so a jump cannot leave the range where prices are finite."""
+COMPACT = os.environ.get("KERNELS_COMPACT", "1") != "0"
+"""Compact the cascade's active set (:mod:`kernels.fixedpoint`); ``KERNELS_COMPACT=0``
+runs every round at full width (for benchmarks; the numbers are the same)."""
 
 
-def solve(p: ModelParams, s: DayState, base: jax.Array, memory: jax.Array):
-    """Iterate ``x <- F(x) = base + impact(memory + flows(x))`` to the least fixed point.
+class Trial(NamedTuple):
+    """What the step needs from the accepted point of its cascade (carried by the solver,
+    so the step does not evaluate the flows again)."""
 
-    Plain rounds are Picard steps. After two plain rounds, if an asset's residual shrinks
-    slowly (by a ratio ``rho_a`` in (0.5, 1): near-critical convergence), one round tries
-    the over-relaxed point ``x_a + omega_a (F(x)_a - x_a)`` with ``omega_a = (1 + 1 / (1 -
-    rho_a)) / 2``: halfway from the plain step to Aitken's estimate of the limit (exact for
-    a linear map), so an estimate up to twice the true distance still lands short of the
-    fixed point (capped, see :data:`OMEGA_START`; 1 for the other assets). The try is
-    kept only if no residual changed sign there (a sign change means it jumped past the
-    fixed point) and the residual shrank; otherwise the plain step is taken. Convergence
-    is checked on plain rounds only: residual ``< tol`` and error bound ``residual rho /
-    (1 - rho) < tol``, or a residual at the dtype's noise floor (16 machine epsilons:
-    float32 cannot resolve a slowly contracting step better).
+    x: jax.Array  # (3, n) log prices F(x) after the impact
+    q: jax.Array  # (3, n) $ net forced sales this step
+    d_eff: jax.Array  # (3, n) effective depth share
+    f: Flows
 
-    Returns ``(x_eval, fed_floor, active, rounds)``: the last accepted point (the step's
-    flows are those at ``x_eval`` and its price ``F(x_eval)``), the Fed floor used there,
-    the paths still not converged at ``max_rounds``, and the rounds (evaluations) used.
-    """
-    n = base.shape[-1]
-    dtype = base.dtype
-    tol = tolerance(p, dtype)
-    noise = 16.0 * jnp.finfo(dtype).eps
 
-    def cond(c):
-        return (c["k"] < p.max_rounds) & jnp.any(c["active"])
-
-    def body(c):
-        z, fl_z, ext, a = c["z"], c["fl_z"], c["ext"], c["active"]
-        q, f = forced_flows(p, s, z, fl_z)
-        imp, _ = market.impact(q, s.depth, p, assets_first=True, memory=memory)
-        g = jnp.clip(base + imp, X_MIN, X_MAX) - z
-        ng = jnp.max(jnp.abs(g), axis=0)
-        flip = (g * c["g_acc"] < 0) & (jnp.abs(g) > tol)
-        # a jump is kept only if no residual changed sign and the residual shrank
-        accept = ~(ext & (jnp.any(flip, axis=0) | (ng >= c["n_acc"])))
-        rho = jnp.where(c["n_acc"] > 0, ng / jnp.where(c["n_acc"] > 0, c["n_acc"], 1.0), 0.0)
-        rho = jnp.where(jnp.isinf(c["n_acc"]), 0.5, rho)  # first round: assume the sqrt rate
-        bound = jnp.where(rho < 1.0, ng * rho / jnp.maximum(1.0 - rho, 1e-30), jnp.inf)
-        plain = accept & ~ext
-        # at the dtype's noise floor the residual cannot shrink further: accept it there
-        done = accept & ((ng == 0) | (plain & (ng < tol) & ((bound < tol) | (ng < noise))))
-        count = jnp.where(plain, c["count"] + 1, 0)
-        # per-asset contraction of the last plain round (assets converge at their own rates)
-        g_prev = c["g_acc"]
-        rho_a = jnp.where(g * g_prev > 0, g / jnp.where(g_prev != 0, g_prev, 1.0), 0.0)
-        slow = (rho_a > 0.5) & (rho_a < 1.0)
-        try_ext = plain & ~done & (count >= 2) & jnp.any(slow, axis=0)
-        cap = jnp.where(ext, jnp.where(accept, jnp.minimum(2.0 * c["cap"], OMEGA_MAX),
-                                       jnp.maximum(0.25 * c["cap"], 2.0)), c["cap"])
-        # halfway from the plain step to Aitken's estimate of the limit: an estimate up to
-        # twice the true distance still lands short of the fixed point
-        aitken = 0.5 * (1.0 + 1.0 / jnp.maximum(1.0 - rho_a, 1e-30))
-        omega = jnp.where(slow & try_ext, jnp.minimum(aitken, cap), 1.0)
-        # an accelerated move never exceeds the plain step by more than MAX_JUMP log units
-        jump = jnp.clip(omega * g, g - MAX_JUMP, g + MAX_JUMP)
-        z_next = jnp.where(accept, z + jump, c["x_acc"] + c["g_acc"])
-        upd = a & accept
-        sel = lambda new, old, m=upd: jnp.where(m, new, old)  # noqa: E731
-        return {
-            "k": c["k"] + 1,
-            "z": jnp.where(a, z_next, z),
-            "fl_z": jnp.where(a, jnp.where(accept, f.fed_share, c["fl_acc"]), fl_z),
-            "ext": jnp.where(a, try_ext, ext),
-            "x_acc": sel(z, c["x_acc"]),
-            "g_acc": sel(g, c["g_acc"]),
-            "fl_acc": sel(f.fed_share, c["fl_acc"]),
-            "fl_used": sel(fl_z, c["fl_used"]),
-            "n_acc": sel(ng, c["n_acc"]),
-            "count": jnp.where(a, count, c["count"]),
-            "cap": jnp.where(a, cap, c["cap"]),
-            "active": a & ~done,
-            "rounds": jnp.where(a, c["rounds"] + 1, c["rounds"]),
-        }
-
-    zero = jnp.zeros((n,), dtype)
-    start = jnp.clip(base + market.impact(jnp.zeros_like(base), s.depth, p, assets_first=True,
-                                          memory=memory)[0], X_MIN, X_MAX)
-    init = {
-        "k": jnp.zeros((), dtype), "z": start, "fl_z": zero, "ext": jnp.zeros((n,), bool),
-        "x_acc": start, "g_acc": jnp.zeros_like(start), "fl_acc": zero, "fl_used": zero,
-        "n_acc": jnp.full((n,), jnp.inf, dtype), "count": zero,
-        "cap": jnp.full((n,), OMEGA_START, dtype),
-        "active": jnp.ones((n,), bool), "rounds": zero,
-    }
-    c = lax.while_loop(cond, body, init)
-    return c["x_acc"], c["fl_used"], c["active"], c["rounds"]
+def _trial(p: ModelParams, ctx, x: jax.Array, floor: jax.Array):
+    """``F(x)``: log prices after the impact of the flows at trial prices ``x``, the Fed
+    share reached there, and the trial (``ctx = (state, exogenous log price, memory)``)."""
+    s, base, memory = ctx
+    q, f = forced_flows(p, s, x, floor)
+    imp, d_eff = market.impact(q, s.depth, p, assets_first=True, memory=memory)
+    fx = jnp.clip(base + imp, X_MIN, X_MAX)
+    return fx, f.fed_share, Trial(fx, q, d_eff, f)
 
 
 def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, StepInfo]:
@@ -259,10 +189,12 @@ def step(state: DayState, ret: jax.Array, p: ModelParams) -> tuple[DayState, Ste
     fund_x = s.fund + ret
     r = market.per_step(p)[0]
     memory = s.mem_perm + r * s.mem_trans
-    x_eval, floor_used, active, rounds = solve(p, s, fund_x, memory)
-    q, f = forced_flows(p, s, x_eval, floor_used)
-    imp, d_eff = market.impact(q, s.depth, p, assets_first=True, memory=memory)
-    x = jnp.clip(fund_x + imp, X_MIN, X_MAX)
+    start = jnp.clip(fund_x + market.impact(jnp.zeros_like(fund_x), s.depth, p,
+                                            assets_first=True, memory=memory)[0], X_MIN, X_MAX)
+    trial, active, rounds = fixedpoint.solve(
+        functools.partial(_trial, p), (s, fund_x, memory), start,
+        tolerance(p, dtype), p.max_rounds, compact=COMPACT)
+    x, q, d_eff, f = trial
     active = active | jnp.any((x <= X_MIN) | (x >= X_MAX), axis=0)
 
     cap = banks.capital(p)

@@ -10,6 +10,8 @@ much faster on CPU than ``jax.random.t``'s gamma rejection sampler.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -58,15 +60,42 @@ def step_vols(p: ModelParams) -> jax.Array:
     return jnp.concatenate([crypto, eq[None]])
 
 
-def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Array:
-    """Per-step log returns ``(..., n_steps, 3)`` including the scheduled trigger jump."""
+class Shocks(NamedTuple):
+    """A chunk of draws made ready for the kernel, paths on the last axis.
+
+    Under common random numbers every cell of a block shares them, so they are made
+    once per block (:func:`prepare`) and each cell only mixes and scales them
+    (:func:`returns`).
+    """
+
+    z: jax.Array  # (T, 3, n) standard normals of (btc, alt, eq)
+    scale: jax.Array  # (T, n) Student-t scale sqrt((nu - 2) / nu) / sqrt(chi2 / nu)
+
+
+def prepare(normals: jax.Array, t_dof: int) -> Shocks:
+    """Draws ``(n, T, 3 + t_dof)`` -> :class:`Shocks` (the transposes and the chi-square
+    scale that do not depend on the cell)."""
+    chi2 = jnp.sum(normals[..., 3:] ** 2, axis=-1)
+    scale = jnp.sqrt((t_dof - 2.0) / t_dof) / jnp.sqrt(chi2 / t_dof)
+    return Shocks(jnp.transpose(normals[..., :3], (1, 2, 0)), jnp.transpose(scale, (1, 0)))
+
+
+def returns(shocks: Shocks, p: ModelParams) -> jax.Array:
+    """Per-step log returns ``(T, 3, n)`` of one cell, the scheduled trigger jump included:
+    correlated by the Cholesky factor of :func:`correlation`, Student-t with unit
+    variance, scaled by :func:`step_vols`."""
     chol = psd_cholesky(correlation(p))
+    z = shocks.z
     # explicit multiply-and-sum, not a dot: a dot's rounding may depend on the batch shape
-    z = jnp.sum(normals[..., None, :3] * chol, axis=-1)
-    chi2 = jnp.sum(normals[..., 3:] ** 2, axis=-1, keepdims=True)
-    t = z / jnp.sqrt(chi2 / t_dof) * jnp.sqrt((t_dof - 2.0) / t_dof)
-    ret = t * step_vols(p)
-    n_steps = normals.shape[-2]
+    mixed = jnp.stack([chol[i, 0] * z[:, 0] + chol[i, 1] * z[:, 1] + chol[i, 2] * z[:, 2]
+                       for i in range(3)], axis=1)
+    ret = mixed * shocks.scale[:, None, :] * step_vols(p)[:, None]
+    n_steps = z.shape[0]
     jump = jnp.stack([p.jump_btc, p.jump_alt, p.jump_eq])
-    at_jump = (jnp.arange(n_steps) == p.jump_step)[:, None]
-    return ret + at_jump * jump
+    at_jump = (jnp.arange(n_steps) == p.jump_step)[:, None, None]
+    return ret + at_jump * jump[:, None]
+
+
+def exogenous_returns(normals: jax.Array, p: ModelParams, t_dof: int) -> jax.Array:
+    """Per-step log returns ``(n, T, 3)`` from draws ``(n, T, 3 + t_dof)`` (paths first)."""
+    return jnp.transpose(returns(prepare(normals, t_dof), p), (2, 0, 1))

@@ -2,7 +2,8 @@
 
 ``simulate_block`` compiles once per static shape ``(n_cells, n_paths, n_steps,
 t_dof, dtype, bucket sizes, return_paths)``; a second call with the same shapes
-reuses the executable (``COMPILE_COUNTER`` counts traces). Under common random
+reuses the executable (``COMPILE_COUNTER`` counts traces, XLA compiles and loads from
+the persistent compilation cache, :mod:`kernels.compilecache`). Under common random
 numbers the draws are made once per block and shared by its cells.
 """
 
@@ -19,19 +20,19 @@ import numpy as np
 from jax import lax
 
 from .cascade import DayState, init_state, step
+from .compilecache import COMPILE_COUNTER, count_compile
+from .compilecache import enable as enable_compile_cache
 from .outputs import PATH_OUTPUTS, PROBABILITIES
 from .params import ModelParams, validate_params
 from .sectors.banks import capital as bank_capital
 from .sectors.banks import wholesale as bank_wholesale
 from .sectors.perps import notionals as perps_notionals
 from .sectors.perps import open_interest as perps_total
-from .shocks import draw_normals, exogenous_returns
+from .shocks import Shocks, draw_normals, prepare, returns
 from .stats import cell_statistics, with_intervals
 
 log = logging.getLogger(__name__)
 
-COMPILE_COUNTER = {"simulate_block": 0}
-"""Number of times the block kernel was traced (i.e. compiled) in this process."""
 
 
 class BlockResult(NamedTuple):
@@ -103,13 +104,41 @@ result beyond rounding, and it is the same for every block (bit-identity holds).
 """
 
 
-def _simulate_paths(p: ModelParams, normals: jax.Array, t_dof: int, return_prices: bool):
+def _simulate_paths(p: ModelParams, shocks: Shocks, return_prices: bool):
     """One chunk of paths: per-path outputs and (when asked) log prices ``(T, 3, n)``."""
-    ret = exogenous_returns(normals, p, t_dof)  # (n, T, 3)
-    state0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
-    # the scan carries paths on the last axis: (T, 3, n) per-step returns
-    final, info = lax.scan(lambda s, r: step(s, r, p), state0, jnp.transpose(ret, (1, 2, 0)))
-    return _outputs(p, final, normals.shape[1]), (info.x if return_prices else None)
+    n_steps, _, n = shocks.z.shape
+    state0 = init_state(n, p.bank_weights.shape[-1], shocks.z.dtype)
+    final, info = lax.scan(lambda s, r: step(s, r, p), state0, returns(shocks, p))
+    return _outputs(p, final, n_steps), (info.x if return_prices else None)
+
+
+def chunk_shape(n: int) -> tuple[int, int]:
+    """``(k, chunk)``: ``n`` paths run as ``k`` equal chunks of at most :data:`PATH_CHUNK`
+    (640 paths run as 2 x 320)."""
+    k = -(-n // PATH_CHUNK)
+    return k, -(-n // k)
+
+
+def prepare_chunks(normals: jax.Array, t_dof: int) -> Shocks:
+    """Draws ``(n, T, 3 + t_dof)`` -> :class:`~kernels.shocks.Shocks` per chunk, with a
+    leading chunk axis (the last chunk padded with copies of the first paths)."""
+    n = normals.shape[0]
+    k, chunk = chunk_shape(n)
+    padded = jnp.concatenate([normals, normals[: k * chunk - n]], axis=0)
+    return lax.map(lambda nm: prepare(nm, t_dof), padded.reshape((k, chunk, *normals.shape[1:])))
+
+
+def simulate_prepared(p: ModelParams, shocks: Shocks, n: int, return_prices: bool = False):
+    """One cell over the chunks of :func:`prepare_chunks` (``n`` paths; padding dropped)."""
+    k, chunk = shocks.z.shape[0], shocks.z.shape[-1]
+    n_steps = shocks.z.shape[1]
+    outs, xs = lax.map(lambda sh: _simulate_paths(p, sh, return_prices), shocks)
+    out = {name: v.reshape(-1)[:n] for name, v in outs.items()}
+    if not return_prices:
+        return out
+    # (k, T, 3, chunk) -> (T, n, 3)
+    xs = jnp.moveaxis(xs, 0, 2).reshape(n_steps, 3, k * chunk)[..., :n]
+    return out, jnp.swapaxes(xs, 1, 2)
 
 
 def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
@@ -122,19 +151,8 @@ def simulate_cell(p: ModelParams, normals: jax.Array, t_dof: int = 4,
     the first paths, whose results are dropped).
     """
     p = jax.tree.map(lambda v: jnp.asarray(v, normals.dtype), p)
-    n, n_steps = normals.shape[:2]
-    k = -(-n // PATH_CHUNK)
-    chunk = -(-n // k)  # k equal chunks of at most PATH_CHUNK: 640 paths run as 2 x 320
-    if chunk >= n:
-        out, xs = _simulate_paths(p, normals, t_dof, return_prices)
-    else:
-        padded = jnp.concatenate([normals, normals[: k * chunk - n]], axis=0)
-        outs, xs = lax.map(lambda nm: _simulate_paths(p, nm, t_dof, return_prices),
-                           padded.reshape((k, chunk, *normals.shape[1:])))
-        out = {name: v.reshape(-1)[:n] for name, v in outs.items()}
-        if return_prices:  # (k, T, 3, chunk) -> (T, 3, n)
-            xs = jnp.moveaxis(xs, 0, 2).reshape(n_steps, 3, k * chunk)[..., :n]
-    return (out, jnp.swapaxes(xs, 1, 2)) if return_prices else out
+    return simulate_prepared(p, prepare_chunks(normals, t_dof), normals.shape[0],
+                             return_prices)
 
 
 # XLA:CPU compiles the block ~25 % faster at LLVM optimisation level 1 than at its
@@ -160,11 +178,9 @@ def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return
     log.debug("compiling simulate_block for %d paths x %d steps", n_paths, n_steps)
     dt = jnp.dtype(dtype)
 
-    def one_cell(p, normals):
-        if return_prices:
-            paths, prices = simulate_cell(p, normals, t_dof, return_prices=True)
-        else:
-            paths, prices = simulate_cell(p, normals, t_dof), None
+    def one_cell(p, shocks):
+        out = simulate_prepared(p, shocks, n_paths, return_prices)
+        paths, prices = out if return_prices else (out, None)
         stats, probs = cell_statistics(paths, p)
         return stats, probs, (paths if return_paths else None), prices
 
@@ -172,11 +188,15 @@ def _block(params, key, *, n_paths, n_steps, t_dof, dtype, per_cell_keys, return
     # vmapped: XLA's rounding inside a vmapped cascade depends on the batch shape, and
     # near-critical cascades amplify that to visible differences. With lax.map a cell's
     # numbers are bit-identical whatever block it is computed in; SIMD comes from paths.
+    # Under common random numbers the draws, their transposes and the Student-t scale
+    # are made once per block and shared by its cells.
+    def draws(key):
+        return prepare_chunks(draw_normals(key, n_paths, n_steps, t_dof, dt), t_dof)
+
     if per_cell_keys:
-        return lax.map(lambda a: one_cell(a[0], draw_normals(a[1], n_paths, n_steps, t_dof, dt)),
-                       (params, key))
-    normals = draw_normals(key, n_paths, n_steps, t_dof, dt)
-    return lax.map(lambda p: one_cell(p, normals), params)
+        return lax.map(lambda a: one_cell(a[0], draws(a[1])), (params, key))
+    shocks = draws(key)
+    return lax.map(lambda p: one_cell(p, shocks), params)
 
 
 def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps: int = 96,
@@ -212,9 +232,11 @@ def simulate_block(params: ModelParams, *, key: jax.Array, n_paths: int, n_steps
     if per_cell and key.shape[0] != n_cells:
         raise ValueError(f"key has {key.shape[0]} per-cell keys but the block has {n_cells} cells")
     arrays = jax.tree.map(lambda v: jnp.asarray(v, dtype), params)
-    stats, probs, paths, prices = block_fn()(arrays, key, n_paths=n_paths, n_steps=n_steps,
-                                         t_dof=t_dof, dtype=dtype, per_cell_keys=bool(per_cell),
-                                         return_paths=return_paths, return_prices=return_prices)
+    enable_compile_cache()
+    with count_compile():
+        stats, probs, paths, prices = block_fn()(
+            arrays, key, n_paths=n_paths, n_steps=n_steps, t_dof=t_dof, dtype=dtype,
+            per_cell_keys=bool(per_cell), return_paths=return_paths, return_prices=return_prices)
     stats = {k: np.asarray(stats[k]) for k in PATH_OUTPUTS}
     probs = with_intervals({k: np.asarray(v) for k, v in probs.items()}, n_paths)
     assert tuple(probs) == tuple(PROBABILITIES)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-
 import itertools
+import os
+import shutil
+import tempfile
 
 import jax
 import numpy as np
 import pytest
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# The suite's own persistent compilation cache (kernels.compilecache): shared by the test
+# process, its `farm` subprocesses and their Ray workers, never the user's ~/.cache.
+_JAX_CACHE = None
+if "FARM_JAX_CACHE" not in os.environ:
+    _JAX_CACHE = os.environ["FARM_JAX_CACHE"] = tempfile.mkdtemp(prefix="farm-test-jax-")
 
 jax.config.update("jax_enable_x64", True)  # float64 available for reference comparisons
 
@@ -106,3 +112,8 @@ def assert_identical(a: dict, b: dict) -> None:
     assert set(a) == set(b)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _JAX_CACHE:
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)

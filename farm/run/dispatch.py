@@ -70,13 +70,14 @@ class BlockReceipt:
     seconds: float
     node_id: str
     pid: int
-    compiles: int
+    compiles: int  # XLA compiles of the block kernel in this worker process so far
     prng: tuple[tuple[str, Any], ...] = ()  # the worker's JAX PRNG settings
     kernel_s: float = 0.0  # simulate_block, compile included when it compiled
     write_s: float = 0.0  # Zarr writes of data and status
     entered: float = 0.0  # time.time() when the task's function was entered
     failed_cells: tuple[tuple[int, str], ...] = ()  # (flat cell index, message): status 2
     flagged_cells: int = 0  # cells written with status 3 (done, flagged)
+    loaded: int = 0  # block kernels loaded from the persistent compilation cache so far
 
 
 @dataclass
@@ -126,10 +127,11 @@ def store_block(task: BlockTask, cube: Any, res: BlockResults) -> BlockReceipt:
     except Exception:  # pragma: no cover - outside Ray
         node = "local"
     return BlockReceipt(task.block.index, len(task.block.cells), t_end - res.started, node,
-                        os.getpid(), COMPILE_COUNTER["simulate_block"],
+                        os.getpid(), COMPILE_COUNTER["compiled"],
                         tuple(sorted(jax_prng_info().items())), kernel_s=res.kernel_s,
                         write_s=t_end - t_write, entered=res.entered, failed_cells=failed,
-                        flagged_cells=int((status == STATUS_FLAGGED).sum()))
+                        flagged_cells=int((status == STATUS_FLAGGED).sum()),
+                        loaded=COMPILE_COUNTER["loaded"])
 
 
 def run_block(task: BlockTask, cube: Any) -> BlockReceipt:
@@ -165,13 +167,22 @@ def warm_worker() -> None:
 
         import kernels.simulate  # noqa: F401  (imports jax)
         from farm.store import cube, provenance  # noqa: F401
+        from kernels.compilecache import enable
+
+        enable()
     except Exception as exc:  # pragma: no cover - the task imports again and reports
         log.warning("worker warm-up import failed: %s", exc)
 
 
 def worker_env() -> dict[str, str]:
-    """Environment for Ray workers: single-threaded XLA."""
-    return dict(WORKER_ENV)
+    """Environment for Ray workers: single-threaded XLA, and the driver's choice of
+    compilation cache (``FARM_JAX_CACHE``) when it made one."""
+    from kernels.compilecache import ENV
+
+    env = dict(WORKER_ENV)
+    if os.environ.get(ENV) is not None:
+        env[ENV] = os.environ[ENV]
+    return env
 
 
 def runtime_env() -> dict[str, Any]:

@@ -73,7 +73,8 @@ class RunReport:
     cells_flagged: int = 0  # cells of the cube with status 3 when the run finished
     seconds: float = 0.0
     nodes: set[str] = field(default_factory=set)
-    max_compiles_per_worker: int = 0
+    max_compiles_per_worker: int = 0  # XLA compiles of the kernel (0: loaded from the cache)
+    max_loaded_per_worker: int = 0  # kernels loaded from the persistent compilation cache
     prng: list[dict[str, Any]] = field(default_factory=list)  # workers' PRNG settings
     setup_seconds: float = 0.0  # validation, design, store lock, cube creation/opening
     ray_started: bool = False  # Ray was started by this run (its start-up is in the setup)
@@ -241,6 +242,7 @@ def _dispatch_todo(plan: Plan, cube: Cube, todo: list[int], report: RunReport,
             report.done_now += 1
         report.nodes.add(r.node_id)
         report.max_compiles_per_worker = max(report.max_compiles_per_worker, r.compiles)
+        report.max_loaded_per_worker = max(report.max_loaded_per_worker, r.loaded)
         report.kernel_seconds += r.kernel_s
         report.write_seconds += r.write_s
         if dict(r.prng) not in report.prng:

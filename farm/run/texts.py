@@ -90,8 +90,10 @@ def summary_text(report: RunReport, plan: Plan) -> str:
         f"  wall   : {_human_seconds(report.seconds)}{_wall_detail(report)}",
     ]
     if report.nodes:
+        loaded = (f" ({report.max_loaded_per_worker} loaded from the compile cache)"
+                  if report.max_loaded_per_worker else "")
         lines.append(f"  nodes  : {len(report.nodes)}; kernel compiles per worker: "
-                     f"{report.max_compiles_per_worker}")
+                     f"{report.max_compiles_per_worker}{loaded}")
     if report.cells_flagged:
         lines.append(f"  flagged: {report.cells_flagged} cells done with status {STATUS_FLAGGED}: "
                      "the cascade hit max_rounds on more than model.capped_limit of their "

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cells
-from kernels import cascade, simulate, simulate_block, stack_params
+from kernels import fixedpoint, simulate, simulate_block, stack_params
 from kernels.outputs import STAT_INDEX
 from kernels.params import baseline, make_params, oct2025
 from kernels.paramspec import SPECS
@@ -36,8 +36,8 @@ def test_accelerated_solver_agrees_with_a_tight_plain_float64_solve(monkeypatch)
              for lev, i in ((1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (1.5, 1.0), (2.0, 1.0),
                             (2.5, 0.5), (3.0, 0.5), (1.0, 1.0))]
     fast = _block(cells, n_paths=512, dtype="float64")
-    monkeypatch.setattr(cascade, "OMEGA_START", 1.0)  # omega <= 1: plain Picard rounds
-    monkeypatch.setattr(cascade, "OMEGA_MAX", 1.0)
+    monkeypatch.setattr(fixedpoint, "OMEGA_START", 1.0)  # omega <= 1: plain Picard rounds
+    monkeypatch.setattr(fixedpoint, "OMEGA_MAX", 1.0)
     simulate.block_fn.cache_clear()
     try:
         tight = _block([c._replace(tol=1e-11, max_rounds=100000.0) for c in cells],
