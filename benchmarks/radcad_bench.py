@@ -60,9 +60,9 @@ AGREE_RTOL, AGREE_ATOL = 1e-4, 1e-9
 """Agreement with the JAX kernel, per path, output and cell: ``|radCAD - kernel| <= RTOL
 x scale + ATOL``, ``scale`` the largest ``|kernel|`` of that output over the cell's paths
 (so a drawdown of a 0.2 scale agrees to 2e-5, a dollar flow to 1e-4 of the cell's largest
-flow). The two solve each step's cascade differently (plain fixed-point iteration vs the
-kernel's accelerated one), both to ``tol = 1e-6`` in log prices, so per-path outputs
-differ by a few ``tol`` (measured: drawdowns <= 1.5e-6, any output <= 3e-5 of its scale,
+flow). Both solve each step's cascade by plain fixed-point iteration with the same
+stopping rule, to ``tol = 1e-6`` in log prices, so per-path outputs differ by rounding
+and by a few ``tol`` at most (measured: drawdowns <= 1.5e-6, any output <= 3e-5 of its scale,
 on 64 paths); a knife-edge path on which that decides whether a later step tips would
 show up here (docs/model.md section 5)."""
 

@@ -9,14 +9,13 @@ six sectors, the step's bookkeeping and the per-path outputs) and reads the same
 standard-normal draws (``normals[run, t]``), so with float64 draws its per-path
 outputs agree with ``kernels.simulate.simulate_cell`` under ``jax_enable_x64``.
 
-One difference, on purpose: the within-step cascade (section 5) is plain
-fixed-point (Picard) iteration ``x <- F(x)`` from the remembered flow's price, with
-the kernel's stopping rule (residual ``r = max_a |F(x)_a - x_a| < tol`` and error
+The within-step cascade (section 5) is plain fixed-point (Picard) iteration
+``x <- F(x)`` from the remembered flow's price, like the kernel's, with the kernel's
+stopping rule (residual ``r = max_a |F(x)_a - x_a| < tol`` and error
 bound ``r rho / (1 - rho) < tol``, ``rho`` the observed contraction, or ``r`` at 16
-machine epsilons, or ``max_rounds``), without the kernel's safeguarded Aitken
-jumps. Both converge to the same least fixed point within ``tol``; near a tipping
-point plain iteration needs more rounds (``cascade_rounds_max`` is therefore not
-comparable, every other output is).
+machine epsilons, or ``max_rounds``). Both converge to the same least fixed point
+within ``tol``; rounding may move a near-critical path's round count, so
+``cascade_rounds_max`` is not compared, every other output is.
 
 This file runs under ``benchmarks/.venv-radcad`` (radcad pins numpy < 1.26.4, so
 it cannot live in the project's lock); it imports nothing from the project.

@@ -174,9 +174,9 @@ def _agreement(rc: dict) -> str:
             f"output's largest value in the cell; drawdowns differ by at most "
             f"{a['max_abs_dev_drawdowns']:.1e}, any of the {a['outputs_compared']} outputs "
             f"by {a['max_scaled_dev']:.1e} of its scale (`{a['max_scaled_dev_output']}`). "
-            "radCAD solves each step's cascade by plain fixed-point iteration to `tol` "
-            f"({rc['mean_rounds_per_step']:.2f} rounds per path-step on average), the kernel "
-            "with safeguarded Aitken jumps, so `cascade_rounds_max` is not compared")
+            "both solve each step's cascade by plain fixed-point iteration to `tol` "
+            f"({rc['mean_rounds_per_step']:.2f} rounds per path-step on average in radCAD); "
+            "`cascade_rounds_max` is not compared (rounding moves near-critical counts)")
 
 
 def _radcad_section(res: dict) -> list[str]:

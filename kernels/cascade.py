@@ -9,8 +9,8 @@ safeguarded extrapolation (:func:`kernels.fixedpoint.solve`) skips ahead. A path
 residual ``|F(x) - x|`` and the error bound ``|F(x) - x| rho / (1 - rho)`` (``rho`` the
 observed contraction) are both below ``tol``, or at ``max_rounds`` (counted as a capped
 step, never hidden). Each
-path stops on its own, so its numbers never depend on the other paths or cells it is
-computed with (blocks are bit-identical to single cells).
+path stops on its own; a cell's numbers never depend on the other cells it is computed
+with (blocks are bit-identical to single cells).
 """
 
 from __future__ import annotations

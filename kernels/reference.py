@@ -7,7 +7,7 @@ the JAX kernel but ``ModelParams``, ``correlation_matrix`` and the Wilson bounds
 results compare path by path (``tests/kernels/test_kernel_reference.py``); it is also the NumPy
 baseline of the benchmarks. Paths are on the first axis, assets ``(btc, alt, eq)`` on the
 second; steps and cascade rounds are Python loops. The within-step cascade is the plain
-fixed-point (Picard) iteration ``x <- F(x)`` of section 5 (no Aitken acceleration). Units:
+fixed-point (Picard) iteration ``x <- F(x)`` of section 5, stopped on the residual alone. Units:
 dollars, log prices relative to the open, drawdowns and shares as fractions.
 """
 

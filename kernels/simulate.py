@@ -99,8 +99,9 @@ PATH_CHUNK = int(os.environ.get("KERNELS_PATH_CHUNK", "512"))
 
 Smaller chunks keep the cascade's working set in L1/L2 and let each chunk's
 while loop stop when *its* slowest path has converged (not the whole cell's).
-Every path's numbers are independent of the other paths, so chunking changes no
-result beyond rounding, and it is the same for every block (bit-identity holds).
+A path's numbers depend on the other paths only at the rounding level (chunk size,
+compaction: :mod:`kernels.fixedpoint`), and the chunks of a cell are the same in every
+block (bit-identity of a cell holds).
 """
 
 
