@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import ConfigError
-from farm.plan.design import Design
+from farm.plan.design import Design, block_size
 from kernels.cubeformat import DRAW_DIM, grid_chunks
 
 __all__ = ["KEY", "POSTERIOR_FILE", "read_draws", "with_draws"]
@@ -77,5 +77,6 @@ def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int) -
     coords = {} if single else dict(design.coords)
     coords[DRAW_DIM] = np.arange(n)
     coords.update(draws)
-    return Design("grid", axes, dims, shape, grid_chunks(shape, block_cells), coords, table,
+    chunks = grid_chunks(shape, block_size(block_cells, len(table)))
+    return Design("grid", axes, dims, shape, chunks, coords, table,
                   {k: np.asarray(v, np.float64) for k, v in draws.items()})

@@ -115,7 +115,9 @@ class RuntimeConfig:
     """How the farm runs (never changes the cube's numbers).
 
     workers: Ray worker processes; 0 = one per available core.
-    block_cells: cells per block (= per Zarr chunk) sent to one task.
+    block_cells: cells per block (= per Zarr chunk) sent to one task; 0 = automatic
+        (:func:`farm.plan.design.block_size`: 128, or 4,096 for sweeps of 131,072 cells
+        or more).
     max_in_flight: cap on tasks submitted but not finished; 0 = 2 x workers.
     retries: attempts after the first for a failing block.
     address: Ray address (``auto``, ``ray://host:10001``); null = start Ray locally.
@@ -123,7 +125,7 @@ class RuntimeConfig:
     """
 
     workers: int = 0
-    block_cells: int = 128
+    block_cells: int = 0
     max_in_flight: int = 0
     retries: int = 3
     address: Optional[str] = None  # noqa: UP045

@@ -134,7 +134,8 @@ def _check_model(cfg: DictConfig) -> None:
 def _check_runtime(cfg: DictConfig) -> None:
     rt, top = cfg.runtime, RUNTIME_MAX
     _min_int("runtime.workers", rt.workers, 0, " (0 = all cores)", top["runtime.workers"])
-    _min_int("runtime.block_cells", rt.block_cells, 1, "", top["runtime.block_cells"])
+    _min_int("runtime.block_cells", rt.block_cells, 0, " (0 = automatic)",
+             top["runtime.block_cells"])
     _min_int("runtime.max_in_flight", rt.max_in_flight, 0, " (0 = 2 x workers)",
              top["runtime.max_in_flight"])
     _min_int("runtime.retries", rt.retries, 0, "", top["runtime.retries"])

@@ -78,7 +78,8 @@ def test_default_sweep_is_the_card_grid():
     # 640 paths: the Monte Carlo standard error of every probability is <= 0.02
     assert (cfg.sweep.paths, cfg.sweep.steps, cfg.sweep.seeding) == (640, 96, "common")
     assert (0.25 / cfg.sweep.paths) ** 0.5 <= 0.02
-    assert cfg.runtime.block_cells == 128 and cfg.runtime.retries == 3
+    assert cfg.runtime.block_cells == 0 and cfg.runtime.retries == 3  # 0: automatic
+    assert make_design(sweep_spec(cfg)).chunks == (1, 5, 3, 6)  # <= 128 cells per block
     assert cfg.runtime.address is None and cfg.store.paths is False
 
 
@@ -232,7 +233,7 @@ VALIDATE_ERRORS = [
     (GRID, {"sweep__seeding": "sometimes"}, "sweep.seeding"),
     (GRID, {"sweep__method": "factorial"}, "sweep.method"),
     (("sweep=csv",), {}, "sweep.csv"),
-    (GRID, {"runtime__block_cells": 0}, "runtime.block_cells"),
+    (GRID, {"runtime__block_cells": -1}, "runtime.block_cells"),
     (GRID, {"runtime__workers": -1}, "runtime.workers"),
     (GRID, {"runtime__retries": -1}, "runtime.retries"),
     (GRID, {"seed": -1}, "seed"),

@@ -321,3 +321,22 @@ def test_padding_of_the_last_blocks_stays_under_5_percent(shape, block_cells):
     computed = n_blocks * math.prod(chunks)
     assert computed / math.prod(shape) - 1 <= 0.05, (chunks, computed)
     assert math.prod(chunks) <= block_cells
+
+
+def test_automatic_block_size_grows_for_large_sweeps():
+    """runtime.block_cells=0: 128 cells per block, 4,096 from 131,072 cells on (each
+    statistic's chunk >= 100 KB: 4,096 cells x 8 float32 statistics = 128 KB); an
+    explicit size always wins."""
+    from farm.plan.design import block_size
+
+    assert block_size(0, 2048) == block_size(0, 131_071) == 128
+    assert block_size(0, 131_072) == block_size(0, 10_000_000) == 4096
+    assert block_size(7, 10_000_000) == 7
+    assert 4096 * 8 * 4 >= 100_000
+    axes = {"leverage": [1.0 + i / 512 for i in range(512)],
+            "integration": [i / 255 for i in range(256)]}
+    big = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=0,
+                                            sweep__axes=axes)))
+    assert big.n_cells == 131_072 and math.prod(big.chunks) == 4096
+    small = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=0)))
+    assert math.prod(small.chunks) <= 128
