@@ -31,24 +31,28 @@ def farm_available() -> bool:
     return True
 
 
-def _env() -> dict[str, str]:
+def _env(jax_cache: str = "off") -> dict[str, str]:
+    """The driver's environment: single-threaded XLA, and the persistent compilation
+    cache off unless asked (every row includes the compile, like the bare kernel)."""
     from farm.run.dispatch import worker_env
 
     env = dict(os.environ)
     env.update(worker_env())
+    env["FARM_JAX_CACHE"] = jax_cache
     env.setdefault("RAY_DEDUP_LOGS", "0")
     return env
 
 
 def drive(mode: str, overrides: list[str], *, cores: str = "0", workers: int = 1,
-          timeout: float = 900) -> dict | None:
+          timeout: float = 900, jax_cache: str = "off") -> dict | None:
     """Run one driver measurement on a fresh store; None (logged) when it fails."""
     tmp = Path(tempfile.mkdtemp(prefix="farm-bench-"))
     out = tmp / "out.json"
     cmd = [sys.executable, "-m", "benchmarks.farm_driver", mode, str(out), "--cores", cores,
            "--workers", str(workers), "--", *overrides, f"store.url={tmp / 'cube.zarr'}"]
     try:
-        proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=_env(jax_cache), capture_output=True, text=True,
+                              timeout=timeout)
         if proc.returncode != 0 or not out.exists():
             log.warning("farm driver %s %s failed: %s", mode, overrides, proc.stderr[-1500:])
             return None
@@ -103,19 +107,36 @@ def workers_speedup(sweep: list[str], one: dict | None = None, repeats: int = 1)
     return {"one": one, "two": two, "speedup": one["wall_s"] / two["wall_s"]}
 
 
-def rss_growth(small: int = 1000, large: int = 20000, paths: int = 16, steps: int = 8) -> dict:
-    """Driver peak RSS for ~1k vs ~20k cells (tiny paths/steps: the cells are what grow)."""
-    shapes = {1000: (10, 10, 5, 2), 20000: (25, 20, 8, 5)}
+def rss_growth(small: int = 10_000, large: int = 1_000_000, paths: int = 16,
+               steps: int = 8) -> dict:
+    """Driver peak RSS and store files for 10k vs 1M cells (tiny paths/steps: the cells
+    are what grow; automatic block size)."""
+    shapes = {10_000: (25, 20, 5, 4), 1_000_000: (100, 25, 20, 20)}
     res = {}
     for n in (small, large):
         sweep = ["sweep=default", *_grid(*shapes[n]), f"sweep.paths={paths}",
                  f"sweep.steps={steps}"]
-        r = drive("farm", sweep, cores="0,1", workers=2)
+        r = drive("farm", sweep, cores="0,1", workers=2, timeout=1800)
         if r is None:
             return {"error": "a driver run failed (see log)"}
         res[n] = r
     growth = res[large]["driver_peak_rss_mb"] / res[small]["driver_peak_rss_mb"] - 1.0
-    return {"small": res[small], "large": res[large], "growth": growth}
+    return {"small": res[small], "large": res[large], "growth": growth,
+            "files_per_1000_cells": 1000 * res[large]["store_files"] / res[large]["n_cells"]}
+
+
+def second_run(sweep: list[str]) -> dict:
+    """The same sweep twice with a fresh persistent compilation cache: the second run's
+    workers load the kernel instead of compiling it."""
+    cache = tempfile.mkdtemp(prefix="farm-bench-jax-")
+    try:
+        first = drive("farm", sweep, cores="0", workers=1, jax_cache=cache)
+        second = drive("farm", sweep, cores="0", workers=1, jax_cache=cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    if first is None or second is None:
+        return {"error": "a driver run failed (see log)"}
+    return {"first": first, "second": second, "compiles": second["compiles_per_worker"]}
 
 
 def zarr_throughput(sweep: list[str]) -> dict | None:
@@ -137,5 +158,6 @@ def measure(quick: bool) -> dict:
     out["default"] = overhead(default, repeats=2)
     out["workers"] = workers_speedup(default, out["default"].get("farm"), repeats=2)
     out["rss"] = rss_growth()
+    out["second_run"] = second_run(["sweep=smoke"])
     out["zarr"] = zarr_throughput(default)
     return out

@@ -65,11 +65,13 @@ class WorkerRss:
         self._t.join()
 
 
-def _store_bytes(path: str) -> int:
-    total = 0
+def _store_bytes(path: str) -> tuple[int, int]:
+    """Bytes and files under ``path``."""
+    total = count = 0
     for root, _, files in os.walk(path):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-    return total
+        count += len(files)
+    return total, count
 
 
 def run_farm(overrides: list[str], workers: int) -> dict:
@@ -98,9 +100,11 @@ def run_farm(overrides: list[str], workers: int) -> dict:
             "kernel_s": report.kernel_seconds, "write_s": report.write_seconds,
             "n_cells": report.n_cells, "n_blocks": report.n_blocks,
             "compiles_per_worker": report.max_compiles_per_worker, "workers": workers,
+            "loaded_per_worker": report.max_loaded_per_worker,
             "driver_peak_rss_mb": max(wr.self_peak_mb, _rss_mb()),
             "worker_peak_rss_mb": wr.peak_mb,
-            "store_bytes": _store_bytes(str(cfg.store.url)),
+            "store_bytes": _store_bytes(str(cfg.store.url))[0],
+            "store_files": _store_bytes(str(cfg.store.url))[1],
             "path_steps": report.n_cells * int(cfg.sweep.paths) * int(cfg.sweep.steps)}
 
 

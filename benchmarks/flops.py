@@ -54,13 +54,20 @@ def peak_flops(cores: int, mhz: float) -> float:
     return cores * mhz * 1e6 * FLOPS_PER_CYCLE
 
 
-def efficiency(path_steps_per_s: float, iterations: float, cost: dict, cores: int,
+def efficiency(path_steps_per_s: float, rounds: dict, cost: dict, cores: int,
                mhz: float) -> dict:
-    per_step = iterations * cost["flop_equiv_per_path_round"]
-    achieved = per_step * path_steps_per_s
-    return {"iterations_per_step": iterations, "flop_equiv_per_path_step": per_step,
-            "achieved_gflops": achieved / 1e9,
-            "peak_gflops_one_core": peak_flops(1, mhz) / 1e9,
-            "peak_gflops_machine": peak_flops(cores, mhz) / 1e9,
-            "fraction_of_one_core": achieved / peak_flops(1, mhz),
-            "fraction_of_machine": achieved / peak_flops(cores, mhz)}
+    """Flop rate of the kernel as fractions of peak, twice: ``useful`` counts the rounds
+    each path needs, ``executed`` the lane-rounds the compacted loop runs (converged
+    lanes riding along included); see :func:`benchmarks.kernel.round_accounting`."""
+    per_round = cost["flop_equiv_per_path_round"]
+    out = {"iterations_per_step": rounds["executed_rounds_per_path_step"], **rounds,
+           "peak_gflops_one_core": peak_flops(1, mhz) / 1e9,
+           "peak_gflops_machine": peak_flops(cores, mhz) / 1e9}
+    for name in ("useful", "executed"):
+        per_step = rounds[f"{name}_rounds_per_path_step"] * per_round
+        achieved = per_step * path_steps_per_s
+        out[f"{name}_flop_equiv_per_path_step"] = per_step
+        out[f"{name}_gflops"] = achieved / 1e9
+        out[f"{name}_fraction_of_one_core"] = achieved / peak_flops(1, mhz)
+        out[f"{name}_fraction_of_machine"] = achieved / peak_flops(cores, mhz)
+    return out

@@ -109,22 +109,55 @@ def compile_counts(n_paths: int = 256) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def loop_iterations(n_paths: int = 4096, n_cells: int = 4) -> float:
-    """Mean cascade while-loop iterations per step (max over paths), float32, over
-    ``n_cells`` evenly spaced cells of the 16-cell bench block."""
+def executed_lanes(rounds: np.ndarray, chunk: int, width: int | None) -> np.ndarray:
+    """Lane-rounds the compacted cascade executes for one step of one chunk, from the
+    rounds each path needed (``rounds (..., chunk)``): full width while more than
+    ``width`` paths are active, then ``width`` lanes until the slowest path is done
+    (:mod:`kernels.fixedpoint`); without compaction (``width`` None) full width
+    throughout."""
+    top = rounds.max(axis=-1)
+    if width is None:
+        return top * chunk
+    # full-width rounds: the first k at which at most `width` paths still need more
+    srt = -np.sort(-rounds, axis=-1)  # descending
+    full = srt[..., width] if rounds.shape[-1] > width else np.zeros_like(top)
+    return full * chunk + (top - full) * width
+
+
+def round_accounting(n_paths: int = 4096, n_cells: int = 4) -> dict:
+    """Cascade rounds per path-step, float32, over ``n_cells`` evenly spaced cells of the
+    16-cell bench block, chunked as the kernel chunks them: ``useful`` (the rounds each
+    path needs, averaged), ``executed`` (lane-rounds run per path-step: with the active
+    set compacted, and as a masked full-width loop would), and the full-width rounds
+    per chunk and step (the slowest path's)."""
     from jax import lax
 
     from kernels.cascade import init_state, step
+    from kernels.fixedpoint import compaction_widths
     from kernels.shocks import exogenous_returns
+    from kernels.simulate import chunk_shape
 
     @jax.jit
-    def iters(p, normals):
+    def rounds(p, normals):
         ret = jnp.transpose(exogenous_returns(normals, p, T_DOF), (1, 2, 0))
         s0 = init_state(normals.shape[0], p.bank_weights.shape[-1], normals.dtype)
-        _, info = lax.scan(lambda s, r: step(s, r, p), s0, ret)
-        return jnp.mean(jnp.max(info.rounds, axis=1))
+        return lax.scan(lambda s, r: step(s, r, p), s0, ret)[1].rounds  # (T, n)
 
     normals = draw_normals(jax.random.key(0), n_paths, N_STEPS, T_DOF, jnp.float32)
-    vals = [float(iters(jax.tree.map(lambda v: jnp.asarray(v, "float32"), p), normals))
-            for p in (bench_cells(16)[i] for i in np.linspace(0, 15, n_cells).round().astype(int))]
-    return float(np.mean(vals))
+    k, chunk = chunk_shape(n_paths)
+    widths = compaction_widths(chunk)
+    picks = np.linspace(0, 15, n_cells).round().astype(int)
+    useful, executed, masked, top = [], [], [], []
+    for p in (bench_cells(16)[i] for i in picks):
+        r = np.asarray(rounds(jax.tree.map(lambda v: jnp.asarray(v, "float32"), p), normals))
+        r = np.pad(r, ((0, 0), (0, k * chunk - n_paths)))[:, : k * chunk]
+        r = r.reshape(N_STEPS, k, chunk)
+        useful.append(r.mean())
+        executed.append(executed_lanes(r, chunk, widths[0] if widths else None).mean() / chunk)
+        masked.append(executed_lanes(r, chunk, None).mean() / chunk)
+        top.append(r.max(axis=-1).mean())
+    return {"useful_rounds_per_path_step": float(np.mean(useful)),
+            "executed_rounds_per_path_step": float(np.mean(executed)),
+            "masked_rounds_per_path_step": float(np.mean(masked)),
+            "rounds_per_chunk_step": float(np.mean(top)), "chunk": chunk,
+            "narrow_width": widths[0] if widths else None}

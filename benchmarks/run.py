@@ -90,10 +90,12 @@ def _headline(rows, rad, farm, eff) -> dict:
         "old_unfair_farm_vs_radcad": rad.get("ratio"),
         "farm_overhead_default": get("default", "overhead") if ok else None,
         "speedup_2_workers": get("workers", "speedup") if ok else None,
-        "driver_rss_growth_1k_to_20k": get("rss", "growth") if ok else None,
+        "driver_rss_growth_10k_to_1m": get("rss", "growth") if ok else None,
+        "files_per_1000_cells_1m": get("rss", "files_per_1000_cells") if ok else None,
+        "compiles_second_run": get("second_run", "compiles") if ok else None,
         "jax_f32_path_steps_per_s_4096": j.path_steps_per_s if j else None,
-        "fraction_of_peak_one_core": eff.get("fraction_of_one_core"),
-        "fraction_of_peak_machine": eff.get("fraction_of_machine"),
+        "useful_fraction_of_peak": eff.get("useful_fraction_of_one_core"),
+        "executed_fraction_of_peak": eff.get("executed_fraction_of_one_core"),
     }
 
 
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = _kernel_rows(sizes)
     counts = kernel.compile_counts()
     cost = flops.round_cost()
-    iters = kernel.loop_iterations(4096, 2 if args.quick else 4)
+    iters = kernel.round_accounting(4096, 2 if args.quick else 4)
     j = _find(rows, "jax-float32", 16, 4096)
     eff = flops.efficiency(j.path_steps_per_s, iters, cost, facts["cores"], facts["mhz"]) \
         if j else {}

@@ -192,7 +192,8 @@ HUGE = "1" + "0" * 30
 NASTY = f'"a/b{ESC}[2J\rc"'  # '/', an escape sequence and a carriage return
 BAD_VALUES = ["abc", "-1", "0", "nan", "1e300", HUGE, "''", NASTY]
 ZERO_OK = {"seed", "runtime.workers", "runtime.max_in_flight", "runtime.retries",
-           "sweep.posterior_draws"}  # 0: no posterior draws (the default)
+           "sweep.posterior_draws",  # 0: no posterior draws (the default)
+           "runtime.block_cells"}  # 0: automatic block size (the default)
 
 
 def _must_refuse(key: str, tp: type, value: str) -> bool:
