@@ -10,11 +10,10 @@ block is padded to ``runtime.block_cells`` cells, so each worker process
 compiles the kernel once per shape. In-flight tasks are capped with
 ``ray.wait``; Ray retries a task whose worker died (``max_retries``) or that
 raised (``retry_exceptions``); a block that still fails is reported back to
-the driver, which records it and goes on.
-
-A task is :func:`run_block`, :func:`compute_block` then :func:`store_block`; the
-dispatcher takes the function to run as an argument, so the tests' fault injection
-(failing, crashing or NaN-producing blocks) lives in the tests, not here.
+the driver, which records it and goes on. A task is :func:`run_block`,
+:func:`compute_block` then :func:`store_block`; the dispatcher takes the function to
+run as an argument, so the tests' fault injection (failing, crashing or NaN-producing
+blocks) lives in the tests, not here.
 """
 
 from __future__ import annotations
@@ -169,7 +168,7 @@ def warm_worker() -> None:
         from farm.store import cube, provenance  # noqa: F401
         from kernels.compilecache import enable
 
-        enable()
+        enable()  # the persistent compilation cache, before the first block
     except Exception as exc:  # pragma: no cover - the task imports again and reports
         log.warning("worker warm-up import failed: %s", exc)
 
@@ -179,10 +178,8 @@ def worker_env() -> dict[str, str]:
     compilation cache (``FARM_JAX_CACHE``) when it made one."""
     from kernels.compilecache import ENV
 
-    env = dict(WORKER_ENV)
-    if os.environ.get(ENV) is not None:
-        env[ENV] = os.environ[ENV]
-    return env
+    mine = {ENV: os.environ[ENV]} if os.environ.get(ENV) is not None else {}
+    return {**WORKER_ENV, **mine}
 
 
 def runtime_env() -> dict[str, Any]:
