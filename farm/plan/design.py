@@ -33,6 +33,7 @@ import numpy as np
 
 from farm.errors import ConfigError
 from farm.plan.blocks import Block
+from farm.plan.gridtable import GridTable
 from kernels.cubeformat import DRAW_DIM, balanced_chunk, grid_chunks
 
 __all__ = [
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 class Design:
     """The expanded sweep: cells, their parameter values and the chunk grid.
 
-    ``table[c, j]`` is the value of ``axes[j]`` in flat cell ``c`` (float64, model units).
+    ``table[c, j]`` is the value of ``axes[j]`` in flat cell ``c`` (float64, model units);
+    a grid's table is a :class:`~farm.plan.gridtable.GridTable` (rows on demand).
     """
 
     method: str
@@ -61,7 +63,7 @@ class Design:
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
     coords: dict[str, np.ndarray]
-    table: np.ndarray
+    table: np.ndarray | GridTable
     # posterior draws (farm.plan.draws): parameter -> value per draw, the last cell dim
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     n_cells: int = field(init=False)
@@ -113,6 +115,8 @@ class Design:
 
     def table_sha256(self) -> str:
         """sha256 of the parameter table (float64 little-endian, C order)."""
+        if isinstance(self.table, GridTable):
+            return self.table.sha256()
         table = np.ascontiguousarray(self.table, dtype="<f8")
         if table.size == 0:  # a single cell with no axes: memoryview cannot cast it
             return hashlib.sha256(b"").hexdigest()
@@ -165,10 +169,7 @@ def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
             raise ConfigError(f"sweep.axes.{name}", vals, "a non-empty list of values")
         values.append(np.asarray([float(v) for v in vals], dtype=np.float64))
     shape = tuple(len(v) for v in values)
-    table = np.empty((math.prod(shape), len(names)))  # one column at a time: no full mesh
-    for j, v in enumerate(values):
-        bshape = [-1 if k == j else 1 for k in range(len(shape))]
-        table[:, j] = np.broadcast_to(v.reshape(bshape), shape).ravel()
+    table = GridTable(values)  # rows on demand: a million cells hold no 32 MB table
     coords = dict(zip(names, values, strict=True))
     chunks = grid_chunks(shape, block_size(block_cells, len(table)))
     return Design("grid", names, names, shape, chunks, coords, table)

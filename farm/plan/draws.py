@@ -71,7 +71,7 @@ def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int) -
     axes = (*design.axes, DRAW_DIM)
     dims = (DRAW_DIM,) if single else (*design.cell_dims, DRAW_DIM)
     shape = (n,) if single else (*design.shape, n)
-    base = np.repeat(design.table, n, axis=0)  # C order: the draw is the fastest axis
+    base = np.repeat(np.asarray(design.table), n, axis=0)  # C order: the draw is the fastest axis
     index = np.tile(np.arange(n, dtype=np.float64), design.n_cells)
     table = np.column_stack([base, index])
     coords = {} if single else dict(design.coords)

@@ -340,3 +340,26 @@ def test_automatic_block_size_grows_for_large_sweeps():
     assert big.n_cells == 131_072 and math.prod(big.chunks) == 4096
     small = make_design(sweep_spec(design_cfg("sweep=smoke", runtime__block_cells=0)))
     assert math.prod(small.chunks) <= 128
+
+
+def test_a_grid_table_is_computed_per_row_and_hashes_like_the_full_table():
+    """A grid's table is never held whole (a million cells would be 32 MB in the driver):
+    any rows, the whole array and the digest equal those of the materialised table."""
+    import hashlib
+
+    from farm.plan.gridtable import GridTable
+
+    axes = {"leverage": [1.0, 1.5, 2.0], "correlation": [0.1, 0.5], "integration": [0, .5, 1]}
+    d = make_design(sweep_spec(design_cfg("sweep=smoke", sweep__axes=axes)))
+    assert isinstance(d.table, GridTable)
+    full = np.stack(np.meshgrid(*[np.asarray(v, float) for v in axes.values()],
+                                indexing="ij"), axis=-1).reshape(-1, 3)
+    np.testing.assert_array_equal(np.asarray(d.table), full)
+    cells = np.array([17, 0, 5, 5])
+    np.testing.assert_array_equal(d.table[cells], full[cells])
+    np.testing.assert_array_equal(d.table[cells, 1], full[cells, 1])
+    np.testing.assert_array_equal(d.table[:, 2], full[:, 2])
+    np.testing.assert_array_equal(d.table[4], full[4])
+    assert d.table_sha256() == hashlib.sha256(full.astype("<f8").tobytes()).hexdigest()
+    with pytest.raises(IndexError):
+        d.table[np.array([18])]
