@@ -19,9 +19,9 @@ __all__ = ["EST_PATH_STEPS_PER_CORE", "dry_run_text", "episode_text", "estimate"
            "summary_text"]
 
 # Rough single-core throughput of the float32 kernel used for --dry-run estimates
-# (path-steps per second: the default sweep's 88 million path-steps took 58 s of blocks
-# on two workers here; BENCHMARKS.md has the measured kernel rate for this machine).
-EST_PATH_STEPS_PER_CORE = 0.75e6
+# (path-steps per second: the default sweep's 88 million path-steps took 28 s of blocks,
+# compile included, on two workers here; BENCHMARKS.md has the measured kernel rate).
+EST_PATH_STEPS_PER_CORE = 1.5e6
 
 
 def estimate(plan: Plan) -> dict[str, float]:
