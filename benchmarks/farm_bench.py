@@ -148,6 +148,17 @@ def same_cells_throughput(sweep: list[str]) -> dict | None:
     return drive("farm", sweep, cores="0,1", workers=2)
 
 
+def same_cells_warm(sweep: list[str]) -> dict | None:
+    """As :func:`same_cells_throughput`, but the second of two runs sharing a fresh
+    compile cache: what a user's every run after the first sees."""
+    cache = tempfile.mkdtemp(prefix="farm-bench-jax-")
+    try:
+        drive("farm", sweep, cores="0,1", workers=2, jax_cache=cache)
+        return drive("farm", sweep, cores="0,1", workers=2, jax_cache=cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def measure(quick: bool) -> dict:
     if not farm_available():
         return {"available": False, "note": NOT_AVAILABLE}
