@@ -19,15 +19,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from farm.errors import ConfigError, show_value
+from farm.plan.hydrakeys import refuse_hydra_keys
 
 __all__ = ["CONF_DIR", "compose_config"]
 
 log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-# --------------------------------------------------------------------------- compose
 
 
 def _normalise_overrides(overrides: Sequence[str]) -> list[str]:
@@ -66,6 +64,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: str | Path = CONF_
     import farm.plan.schema  # noqa: F401  (registers the schema in the ConfigStore)
 
     ovs = _normalise_overrides(overrides)
+    refuse_hydra_keys(ovs)  # the farm has no Hydra runtime: hydra.* would be ignored
     _check_bool_overrides(ovs)
     # after a whole-axes override, axis overrides are applied by us, in order
     first = next((i for i, ov in enumerate(ovs) if ov.startswith("sweep.axes=")), len(ovs))

@@ -7,6 +7,7 @@ and records the resolved configuration and its hash.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -33,7 +34,8 @@ def sweep_spec(cfg: DictConfig) -> SweepSpec:
     axes = _plain(sw.axes) or {}
     return SweepSpec(method=str(sw.method), axes={str(k): v for k, v in axes.items()},
                      n_samples=int(sw.n_samples), csv=None if sw.csv is None else str(sw.csv),
-                     block_cells=int(cfg.runtime.block_cells), seed=int(cfg.seed))
+                     block_cells=int(cfg.runtime.block_cells), seed=int(cfg.seed),
+                     workers=int(cfg.runtime.workers) or os.cpu_count() or 1)
 
 
 def _with_posterior(cfg: DictConfig, design: Design) -> Design:
@@ -47,7 +49,8 @@ def _with_posterior(cfg: DictConfig, design: Design) -> Design:
     if path is None:
         raise ConfigError("sweep.posterior", None, "a calibration directory (farm calibrate "
                           "--out) or its posterior.csv, with sweep.posterior_draws=N")
-    design = with_draws(design, read_draws(str(path), n), int(cfg.runtime.block_cells))
+    design = with_draws(design, read_draws(str(path), n), int(cfg.runtime.block_cells),
+                        int(cfg.runtime.workers) or os.cpu_count() or 1)
     check_design_size("sweep.posterior_draws", n, design.n_cells, len(design.axes),
                       paths=int(cfg.sweep.paths), store_paths=bool(cfg.store.paths))
     return design

@@ -147,17 +147,22 @@ of kernel work at 256 paths x 96 steps, so a sweep of a few thousand cells sprea
 many tasks), and 4,096 for sweeps of 131,072 cells or more, so that each statistic's
 chunk holds 128 KB (8 float32 statistics per cell) and a block writes its ~36 chunk
 files for 4,096 cells (~9 files per 1,000 cells instead of ~280), with 32 blocks or
-more to share among the workers."""
+more to share among the workers. A sweep too small for that gets smaller blocks, at
+least two per worker (``runtime.workers``, or this machine's cores when 0), so that no
+worker sits idle: 4 cells on 2 workers run as 4 one-cell blocks."""
 
 
-def block_size(block_cells: int, n_cells: int) -> int:
-    """Cells per block: ``block_cells``, or the automatic size when it is 0."""
+def block_size(block_cells: int, n_cells: int, workers: int = 1) -> int:
+    """Cells per block: ``block_cells``, or the automatic size when it is 0 (and then
+    never so large that a small sweep leaves a worker idle: at least two blocks per
+    worker; the numbers never depend on the block size)."""
     if block_cells > 0:
         return block_cells
-    return LARGE_BLOCK if n_cells >= LARGE_SWEEP else SMALL_BLOCK
+    size = LARGE_BLOCK if n_cells >= LARGE_SWEEP else SMALL_BLOCK
+    return max(1, min(size, -(-n_cells // (2 * max(workers, 1)))))
 
 
-def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
+def _grid(axes: dict[str, list[Any]], block_cells: int, workers: int) -> Design:
     if not axes:  # one cell with the model's own values
         return Design("grid", (), ("cell",), (1,), (1,), {"cell": np.arange(1)},
                       np.zeros((1, 0)))
@@ -171,15 +176,16 @@ def _grid(axes: dict[str, list[Any]], block_cells: int) -> Design:
     shape = tuple(len(v) for v in values)
     table = GridTable(values)  # rows on demand: a million cells hold no 32 MB table
     coords = dict(zip(names, values, strict=True))
-    chunks = grid_chunks(shape, block_size(block_cells, len(table)))
+    chunks = grid_chunks(shape, block_size(block_cells, len(table), workers))
     return Design("grid", names, names, shape, chunks, coords, table)
 
 
-def _sampled(method: str, names: tuple[str, ...], table: np.ndarray, block_cells: int) -> Design:
+def _sampled(method: str, names: tuple[str, ...], table: np.ndarray, block_cells: int,
+             workers: int) -> Design:
     n = table.shape[0]
     coords = {"cell": np.arange(n)}
     coords.update({a: table[:, j].copy() for j, a in enumerate(names)})
-    chunk = balanced_chunk(n, block_size(block_cells, n))
+    chunk = balanced_chunk(n, block_size(block_cells, n, workers))
     return Design(method, names, ("cell",), (n,), (chunk,), coords, table)
 
 
@@ -215,7 +221,8 @@ def _qmc(method: str, axes: dict[str, list[Any]], n_samples: int, seed: int) -> 
 class SweepSpec:
     """What a design is made of (plain values, no config object): ``method`` grid | lhs |
     sobol | csv, ``axes`` name -> values (grid) or ``[lo, hi]`` (lhs, sobol), ``n_samples``,
-    ``csv`` (path, for method csv), ``block_cells`` and the root ``seed`` (lhs/sobol)."""
+    ``csv`` (path, for method csv), ``block_cells``, the root ``seed`` (lhs/sobol) and the
+    ``workers`` an automatic block size is made for."""
 
     method: str
     axes: dict[str, list[Any]]
@@ -223,6 +230,7 @@ class SweepSpec:
     csv: str | None
     block_cells: int
     seed: int
+    workers: int = 1
 
 
 def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Design:
@@ -234,19 +242,19 @@ def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Desi
     method = str(spec.method)
     axes = {str(k): v for k, v in dict(spec.axes).items()}
     if method == "grid":
-        design = _grid(axes, block_cells)
+        design = _grid(axes, block_cells, spec.workers)
     elif method in ("lhs", "sobol"):
         if not axes:
             raise ConfigError("sweep.axes", {}, f"at least one axis [lo, hi] for method={method}")
         table = _qmc(method, axes, int(spec.n_samples), int(spec.seed))
-        design = _sampled(method, tuple(axes), table, block_cells)
+        design = _sampled(method, tuple(axes), table, block_cells, spec.workers)
     elif method == "csv":
         if not spec.csv:
             raise ConfigError("sweep.csv", spec.csv, "the path of a CSV file for method=csv")
         from farm.plan.csvdesign import read_csv_design
 
         names, table = read_csv_design(spec.csv)
-        design = _sampled("csv", names, table, block_cells)
+        design = _sampled("csv", names, table, block_cells, spec.workers)
     else:
         raise ConfigError("sweep.method", method, "grid | lhs | sobol | csv")
     if chunks is not None:

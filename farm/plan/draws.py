@@ -56,7 +56,8 @@ def read_draws(path: str, n: int) -> dict[str, np.ndarray]:
     return {name: table[:n, j].copy() for j, name in enumerate(names)}
 
 
-def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int) -> Design:
+def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int,
+               workers: int = 1) -> Design:
     """``design`` (a grid) with a last ``draw`` dimension over ``draws``."""
     if design.method != "grid":
         raise ConfigError("sweep.posterior_draws", len(next(iter(draws.values()))),
@@ -77,6 +78,6 @@ def with_draws(design: Design, draws: dict[str, np.ndarray], block_cells: int) -
     coords = {} if single else dict(design.coords)
     coords[DRAW_DIM] = np.arange(n)
     coords.update(draws)
-    chunks = grid_chunks(shape, block_size(block_cells, len(table)))
+    chunks = grid_chunks(shape, block_size(block_cells, len(table), workers))
     return Design("grid", axes, dims, shape, chunks, coords, table,
                   {k: np.asarray(v, np.float64) for k, v in draws.items()})

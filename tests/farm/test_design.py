@@ -332,6 +332,9 @@ def test_automatic_block_size_grows_for_large_sweeps():
     assert block_size(0, 2048) == block_size(0, 131_071) == 128
     assert block_size(0, 131_072) == block_size(0, 10_000_000) == 4096
     assert block_size(7, 10_000_000) == 7
+    # a small sweep is split so that every worker gets at least two blocks
+    assert block_size(0, 4, workers=2) == 1 and block_size(0, 24, workers=2) == 6
+    assert block_size(0, 2048, workers=2) == 128 and block_size(0, 24, workers=64) == 1
     assert 4096 * 8 * 4 >= 100_000
     axes = {"leverage": [1.0 + i / 512 for i in range(512)],
             "integration": [i / 255 for i in range(256)]}
