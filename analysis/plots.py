@@ -63,7 +63,8 @@ def plot_heatmap(
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
     units = surf.attrs.get("units", "")
-    if surf.attrs.get("units") == "probability":
+    is_probability = list(surf.attrs.get("valid_range", [])) == [0, 1]
+    if surf.attrs.get("units") == "probability" or is_probability:
         vmin, vmax = (0.0 if vmin is None else vmin), (1.0 if vmax is None else vmax)
     mesh = ax.pcolormesh(
         surf[x].values,

@@ -78,6 +78,11 @@ def _auto_resolution(n: int) -> int:
     return int(np.clip(np.sqrt(n / 4.0), 5, 41))
 
 
+def _cf(da: xr.DataArray) -> dict:
+    """The CF attributes a derived surface keeps from its variable."""
+    return {k: da.attrs[k] for k in ("long_name", "valid_range") if k in da.attrs}
+
+
 def surface(
     ds: xr.Dataset,
     var: str,
@@ -112,7 +117,8 @@ def surface(
             ds, var, x, y, stat, fixed, reduce, method, resolution, fixed_tol, n_quad
         )
     out.name = var
-    out.attrs.update({"var": var, "stat": stat or "", "units": units, "reduce": reduce})
+    out.attrs.update({"var": var, "stat": stat or "", "units": units, "reduce": reduce,
+                      **_cf(ds[var])})
     return out
 
 
@@ -184,7 +190,8 @@ def profile(
         out = xr.DataArray(z[0], dims=(x,), coords={x: (edges[:-1] + edges[1:]) / 2})
         out.attrs["fixed"] = fixed
     out.name = var
-    out.attrs.update({"var": var, "stat": stat or "", "units": ds[var].attrs.get("units", "")})
+    out.attrs.update({"var": var, "stat": stat or "", "units": ds[var].attrs.get("units", ""),
+                      **_cf(ds[var])})
     return out
 
 

@@ -24,6 +24,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from farm.store.layout import DesignLike
 from farm.store.storage import zarr_store
+from kernels.cfunits import udunits, unit_note
 from kernels.cubeformat import (
     DRAW_DIM,
     PATH_DIM,
@@ -50,20 +51,28 @@ def chunk_codecs() -> tuple[Any, ...]:
     return (ZstdCodec(level=0, checksum=False), Crc32cCodec())
 
 
+def cf_attrs(spec: Any, suffix: str = "") -> dict[str, str]:
+    """CF-style attributes of an output: ``long_name`` (what it is, with what a
+    dimensionless unit stands for) and UDUNITS ``units``."""
+    note = unit_note(spec.units)
+    return {"long_name": spec.description + suffix + (f" ({note})" if note else ""),
+            "units": udunits(spec.units)}
+
+
 def output_arrays(n_paths: int, store_paths: bool) -> dict[str, tuple[dict, str, Any, dict]]:
     """``{name: (extra_dims, dtype, fill_value, attributes)}`` of every array of a cube,
     ``extra_dims`` being ``{dim: length}`` after the cell dims."""
     out: dict[str, tuple[dict, str, Any, dict]] = {}
     for var, spec in PATH_OUTPUTS.items():
-        out[var] = ({STAT_DIM: len(STATS)}, "float32", np.nan, dict(spec._asdict()))
+        out[var] = ({STAT_DIM: len(STATS)}, "float32", np.nan, cf_attrs(spec))
     for name, spec in PROBABILITIES.items():
-        out[name] = ({}, "float32", np.nan, dict(spec._asdict()))
+        out[name] = ({}, "float32", np.nan, {**cf_attrs(spec), "valid_range": [0.0, 1.0]})
     if store_paths:
         for var, spec in PATH_OUTPUTS.items():
-            meta = {"units": spec.units, "description": f"{spec.description} (per path)"}
+            meta = cf_attrs(spec, " (per path)")
             out[path_var_name(var)] = ({PATH_DIM: int(n_paths)}, "float32", np.nan, meta)
     out[STATUS_VAR] = ({}, "int8", STATUS_PENDING, {
-        "units": "1",
+        "units": "1", "long_name": "cell status",
         "description": "cell status: " + "; ".join(f"{k} {v}" for k, v in STATUS_MEANINGS.items()),
         "flag_values": list(STATUS_MEANINGS),
         "flag_meanings": "pending done failed done_flagged",
@@ -109,7 +118,26 @@ def _template_dataset(design: DesignLike, n_paths: int, store_paths: bool) -> xr
     coords[STAT_DIM] = ((STAT_DIM,), np.array(STATS, dtype=object))
     if store_paths:
         coords[PATH_DIM] = ((PATH_DIM,), np.arange(int(n_paths)))
-    return xr.Dataset(coords=coords)
+    return xr.Dataset(coords={k: (*v, coord_attrs(k)) for k, v in coords.items()})
+
+
+_INDEX_NAMES = {"cell": "cell index of a sampled design", STAT_DIM: "statistic over paths",
+                PATH_DIM: "Monte Carlo path index", DRAW_DIM: "posterior draw index"}
+
+
+def coord_attrs(name: str) -> dict[str, str]:
+    """CF-style ``long_name`` and UDUNITS ``units`` of a cube coordinate (a model
+    parameter's own description and unit, or an index)."""
+    from kernels.paramspec import SPECS
+
+    if name in SPECS:
+        spec = SPECS[name]
+        note = unit_note(spec.unit)
+        return {"long_name": spec.description + (f" ({note})" if note else ""),
+                "units": udunits(spec.unit)}
+    if name == STAT_DIM:
+        return {"long_name": _INDEX_NAMES[name]}
+    return {"long_name": _INDEX_NAMES.get(name, name), "units": "1"}
 
 
 def rewrite_coords(url: str, design: DesignLike, n_paths: int, store_paths: bool,
@@ -123,6 +151,19 @@ def rewrite_coords(url: str, design: DesignLike, n_paths: int, store_paths: bool
         group[name][...] = np.asarray(ds[name].values).astype(group[name].dtype)
 
 
+def global_attrs(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """CF global attributes: ``Conventions``, ``title``, ``source``, ``history``."""
+    import re
+
+    found = re.search(r"^name: *(.+)$", str(attrs.get("config", "")), re.MULTILINE)
+    name = found.group(1).strip().strip("'\"") if found else "sweep"
+    kernel = str(attrs.get("kernel_sha256", ""))[:12]
+    return {"Conventions": "CF-1.10",
+            "title": f"{name}: crypto-crisis cascade, Monte Carlo statistics per cell",
+            "source": f"farm scenario farm, JAX cascade kernel {kernel}".strip(),
+            "history": f"{attrs.get('created', '')} created by farm run".strip()}
+
+
 def write_template(
     url: str, design: DesignLike, attrs: Mapping[str, Any], n_paths: int, store_paths: bool,
     storage_options: Mapping[str, Any] | None,
@@ -130,7 +171,7 @@ def write_template(
     """Write the empty cube at ``url`` (nothing there yet): coords, attrs, empty arrays."""
     dims, shape, chunks = tuple(design.cell_dims), tuple(design.shape), tuple(design.chunks)
     ds = _template_dataset(design, n_paths, store_paths)
-    ds.attrs = {**dict(attrs), "chunk_checksum": CHUNK_CHECKSUM}
+    ds.attrs = {**dict(attrs), "chunk_checksum": CHUNK_CHECKSUM, **global_attrs(attrs)}
     store = zarr_store(url, storage_options)
     encoding = {name: {"compressors": chunk_codecs()} for name in ds.coords}
     ds.to_zarr(store, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)

@@ -28,6 +28,7 @@ from farm.store.cube import (
 )
 from farm.store.provenance import jax_prng_info, prng_attrs, provenance_attrs, redact_secrets
 from farm.store.status import store_summary
+from kernels.cfunits import udunits
 from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
 
 CONTRACT_ATTRS = {
@@ -69,7 +70,8 @@ def test_template_layout_grid(grid_cube):
         assert ds[var].dims == ("leverage", "depth", "stat")
         assert ds[var].dtype == np.float32
         assert ds[var].encoding["chunks"] == (2, 3, len(STATS))
-        assert ds[var].attrs["units"] == spec.units and ds[var].attrs["description"]
+        assert ds[var].attrs["units"] == udunits(spec.units)
+        assert ds[var].attrs["long_name"].startswith(spec.description)
         assert np.isnan(ds[var].values).all()
     for name in PROBABILITIES:
         assert ds[name].dims == ("leverage", "depth") and ds[name].dtype == np.float32
@@ -456,3 +458,24 @@ def test_cube_on_object_store():
         assert opts["secret"] not in json.dumps(again.attrs)
         create_cube(url, design, cube_attrs(design), storage_options=opts, overwrite=True)
         assert (open_existing(url, opts).cell_status() == 0).all()
+
+
+def test_a_cube_carries_cf_attributes(tmp_path):
+    """xr.open_zarr shows long_name and UDUNITS units on every variable and coordinate,
+    and the global Conventions, title and history (the CF conventions users know)."""
+    design = grid_design()
+    url = str(tmp_path / "cf.zarr")
+    create_cube(url, design, cube_attrs(design, n_paths=16), store_paths=True)
+    ds = xr.open_zarr(url, consolidated=False)
+    udunits = {"1", "USD", "h", "d", "d/year", "year-1/2"}
+    for name in [*ds.data_vars, *ds.coords]:
+        attrs = ds[name].attrs
+        assert attrs.get("long_name"), name
+        if name != "stat":
+            assert attrs.get("units") in udunits, (name, attrs.get("units"))
+    assert ds["liquidated_long"].attrs["units"] == "USD"
+    assert ds["time_to_trough"].attrs["units"] == "h"
+    assert ds["p_systemic"].attrs["valid_range"] == [0.0, 1.0]
+    assert "multiple of Oct 2025" in ds["leverage"].attrs["long_name"]
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    assert ds.attrs["title"] and "created by farm run" in ds.attrs["history"]
