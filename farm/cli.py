@@ -6,8 +6,8 @@ The only module of the farm that prints: it composes the config, converts it onc
 
 Exit status (README, "Sweeps"): 0 success, 2 user error (bad config, refused store,
 unreachable cluster: :class:`farm.errors.UserError`, a one-line message, no traceback),
-1 anything else (including a sweep that finished with failed blocks). ``FARM_DEBUG=1``
-shows tracebacks.
+1 anything else (including a sweep that finished with failed blocks), 141 a closed stdout
+pipe (``| head``). ``FARM_DEBUG=1`` shows tracebacks. Conventions: docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from farm import terminal as term
 from farm.cli_cluster import (  # noqa: F401  (the handlers stay reachable as farm.cli._cmd_*)
     _cmd_jobs,
     _cmd_logs,
@@ -26,12 +27,12 @@ from farm.cli_cluster import (  # noqa: F401  (the handlers stay reachable as fa
     _cmd_submit,
     cluster_parsers,
 )
-from farm.terminal import FarmArgumentParser, log_to_stderr, one_line, safe_text
+from farm.terminal import FarmArgumentParser, Progress, log_to_stderr, one_line, safe_text
 from farm.terminal import refuse_os_error as _refuse_os_error
 
 log = logging.getLogger("farm")
 
-EXIT_OK, EXIT_FAIL, EXIT_USER = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USER, EXIT_PIPE = 0, 1, 2, 141  # 141: 128 + SIGPIPE, as a shell says
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -48,39 +49,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-class Progress:
-    """The run's progress bar: tqdm on stderr, cells done / total, paths per second, ETA.
-    On resume it starts from the cells already done; the rate counts this session only."""
-
-    def __init__(self, total_cells: int, done_cells: int, paths_per_cell: int, *,
-                 enabled: bool = True):
-        from tqdm import tqdm
-
-        self.paths_per_cell = paths_per_cell
-        self.start = time.perf_counter()
-        self.cells_now = 0
-        self.failed = 0
-        self.bar = tqdm(total=total_cells, initial=done_cells, unit="cell", file=sys.stderr,
-                        disable=not enabled, dynamic_ncols=True, smoothing=0.1,
-                        desc="cells", mininterval=0.5)
-
-    def update(self, cells: int, failed: int = 0) -> None:
-        self.cells_now += cells
-        self.failed += failed
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        rate = self.cells_now * self.paths_per_cell / elapsed
-        post = {"paths/s": f"{rate:,.0f}"}
-        if self.failed:
-            post["failed"] = str(self.failed)
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(cells + failed)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def _note(text: str) -> None:
-    print(safe_text(text, multiline=True), file=sys.stderr)
+    if not _QUIET:
+        print(safe_text(text, multiline=True), file=sys.stderr)
+
+
+_QUIET = False  # -q/--quiet: no notes on stderr (set by main)
 
 
 def _say(text: str) -> None:
@@ -94,11 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from farm.run.sweep import run_sweep
     from farm.run.texts import dry_run_text, episode_text, summary_text
 
-    plan = make_plan(compose_config(args.overrides))
+    cfg = compose_config(args.overrides)
+    if args.cfg:
+        return _show_config(cfg, args.cfg, args.package)
+    plan = make_plan(cfg)
     if args.dry_run:
         _say(dry_run_text(plan))
         return EXIT_OK
-    enabled = not args.no_progress
+    enabled = not (args.no_progress or args.quiet)
     try:
         report = run_sweep(plan, notify=_note, progress=lambda n, done, paths: Progress(
             n, done, paths, enabled=enabled))
@@ -111,6 +88,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(episode_text(plan, open_cube(report.url,
                                           storage_options=plan.store.storage_options() or None)))
     return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def _show_config(cfg, which: str, package: str | None) -> int:
+    """``farm run --cfg job|hydra|all [-p KEY]``: the composed config as YAML (as Hydra's
+    ``--cfg``); the farm has no Hydra runtime config, so ``hydra`` shows a note only."""
+    if which in ("job", "all"):
+        _say(term.config_yaml(cfg, package))
+    if which in ("hydra", "all"):
+        print("farm: no Hydra runtime config (the farm composes conf/ with Hydra's compose "
+              "API; --cfg job shows the farm's config)", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -181,7 +169,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
 
     def bar(n: int, done: int, paths: int) -> Progress:
-        return Progress(n, done, paths, enabled=not args.no_progress)
+        return Progress(n, done, paths, enabled=not (args.no_progress or args.quiet))
 
     if args.loo:
         from farm.calibrate.loo import leave_one_out
@@ -202,7 +190,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = FarmArgumentParser(
         prog="farm", description="Monte Carlo scenario farm for crypto-crisis systemic risk.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    term.add_verbosity(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run or resume a sweep (Hydra overrides as arguments)",
@@ -211,21 +199,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="validate and print cells, blocks, paths, size and time; write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("-c", "--cfg", choices=("job", "hydra", "all"),
+                     help="print the composed config as YAML (as Hydra's --cfg) and exit")
+    run.add_argument("-p", "--package", help="with --cfg: only this key (e.g. sweep)")
+    run.add_argument("--resolve", action="store_true",
+                     help="with --cfg: accepted as in Hydra (the config is always resolved)")
     run.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. sweep=smoke seed=3")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="blocks done/failed and the config of a store")
-    status.add_argument("store", help="path or URL of the cube")
+    status.add_argument("store", type=term.store_arg, help="path or URL of the cube")
     status.add_argument("--verify", action="store_true",
                         help="read every chunk; name each unreadable or missing one (exit 1)")
     status.set_defaults(func=cmd_status)
     repair = sub.add_parser("repair", help="mark blocks with bad chunks pending and rebuild "
                             "a lost status from the data")
-    repair.add_argument("store", help="path or URL of the cube")
+    repair.add_argument("store", type=term.store_arg, help="path or URL of the cube")
     repair.set_defaults(func=cmd_repair)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a cube")
-    report.add_argument("store", help="path or URL of the cube")
+    report.add_argument("store", type=term.store_arg, help="path or URL of the cube")
     report.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     report.add_argument("--level", type=float, default=0.5,
                         help="probability level of the tipping frontier (default 0.5)")
@@ -248,15 +241,38 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("overrides", nargs="*", help="calibration.KEY=VALUE and farm overrides")
     cal.set_defaults(func=cmd_calibrate)
     cluster_parsers(sub)  # submit / jobs / logs / stop (farm/cli_cluster.py)
+    for name, cmd in sub.choices.items():  # -v/-q after the subcommand too; Hydra's -m
+        term.add_verbosity(cmd, top=False)
+        if name in ("run", "calibrate", "submit"):
+            term.refuse_multirun(cmd)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; a closed stdout pipe (``farm status X | head -1``) ends it
+    quietly with status 141, as the Python docs recommend (stdout then goes to devnull)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        term.stdout_to_devnull()
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    global _QUIET
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error("-v/--verbose and -q/--quiet together: choose one")
+    _QUIET = args.quiet
     log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise  # main(): quietly, status 141
     except _user_errors() as exc:
         if os.environ.get("FARM_DEBUG"):
             raise

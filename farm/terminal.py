@@ -15,11 +15,13 @@ import logging
 import os
 import re
 import sys
+import time
 import unicodedata
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
-__all__ = ["FarmArgumentParser", "SafeFormatter", "SafeStream", "log_to_stderr", "one_line",
-           "refuse_os_error", "safe_text", "store_os_error"]
+__all__ = ["FarmArgumentParser", "Progress", "SafeFormatter", "SafeStream", "add_verbosity",
+           "config_yaml", "log_to_stderr", "one_line", "refuse_multirun", "refuse_os_error",
+           "safe_text", "stdout_to_devnull", "store_arg", "store_os_error"]
 
 _NAMED = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
 
@@ -115,6 +117,92 @@ class FarmArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"farm: error: {one_line(message)} ({self.prog} -h for help)\n")
         sys.exit(2)
+
+
+def add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-v/--verbose`` and ``-q/--quiet`` on ``parser``: the top-level parser holds the
+    defaults (False), each subcommand's parser sets them only when given, so they work
+    before or after the subcommand (``farm -v run ...``, ``farm run -v ...``)."""
+    default = False if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log at INFO level")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="warnings and errors only: no progress bar, no notes")
+
+
+class _RefuseMultirun(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        parser.error(f"{option_string} is Hydra's multirun, which the farm does not use "
+                     "(the farm sweeps itself): put the values in sweep.axes.NAME=[v1,v2,...]")
+
+
+def refuse_multirun(parser: argparse.ArgumentParser) -> None:
+    """Hydra's ``-m/--multirun`` on a subcommand that takes overrides: a one-line usage
+    error (exit status 2) saying how the farm sweeps, not "unrecognized arguments"."""
+    parser.add_argument("-m", "--multirun", nargs=0, action=_RefuseMultirun,
+                        help=argparse.SUPPRESS)
+
+
+def store_arg(text: str) -> str:
+    """argparse type of a STORE argument: a usage error (exit status 2) when empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the store is an empty path; give a path or URL")
+    return text
+
+
+class Progress:
+    """The run's progress bar: tqdm on stderr, cells done / total, paths per second, ETA.
+    On resume it starts from the cells already done; the rate counts this session only."""
+
+    def __init__(self, total_cells: int, done_cells: int, paths_per_cell: int, *,
+                 enabled: bool = True):
+        from tqdm import tqdm
+
+        self.paths_per_cell = paths_per_cell
+        self.start = time.perf_counter()
+        self.cells_now = 0
+        self.failed = 0
+        self.bar = tqdm(total=total_cells, initial=done_cells, unit="cell", file=sys.stderr,
+                        disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+                        desc="cells", mininterval=0.5)
+
+    def update(self, cells: int, failed: int = 0) -> None:
+        self.cells_now += cells
+        self.failed += failed
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = self.cells_now * self.paths_per_cell / elapsed
+        post = {"paths/s": f"{rate:,.0f}"}
+        if self.failed:
+            post["failed"] = str(self.failed)
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(cells + failed)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def config_yaml(cfg: Any, package: str | None = None) -> str:
+    """The composed config (or its key ``package``, headed ``# @package KEY`` as Hydra
+    does) as YAML, for ``farm run --cfg job``; ConfigError for a key it does not have."""
+    from omegaconf import OmegaConf
+
+    from farm.errors import ConfigError
+
+    node = OmegaConf.select(cfg, package, default=None) if package else cfg
+    if node is None:
+        raise ConfigError("--package", package, "a key of the composed config "
+                          f"({', '.join(map(str, cfg))}), e.g. sweep or model.kappa")
+    text = OmegaConf.to_yaml(node) if OmegaConf.is_config(node) else f"{node}\n"
+    return (f"# @package {package}\n" if package else "") + text.rstrip("\n")
+
+
+def stdout_to_devnull() -> None:
+    """After a BrokenPipeError on stdout: point it at devnull, so that the interpreter's
+    last flush at exit raises nothing (the Python docs' recipe for SIGPIPE)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output)
+        pass
 
 
 # OS errors that say a path of the user's cannot be used (the user's to fix), by errno

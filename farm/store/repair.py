@@ -162,7 +162,10 @@ def repair_store(url: str, storage_options: Mapping[str, Any] | None = None) -> 
     and (when anything changed) record the new counts in the attrs."""
     from farm.store.cube import open_existing
     from farm.store.lock import StoreLock
+    from farm.store.refusal import check_openable
+    from farm.store.storage import normalize_url
 
+    check_openable(normalize_url(url), storage_options)  # no lock beside a missing store
     with StoreLock(url, storage_options):
         cube = open_existing(url, storage_options)
         _, result = check_and_repair(cube)
