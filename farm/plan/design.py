@@ -12,12 +12,12 @@ set of cells one task simulates and one Zarr chunk stores.
 - ``csv``: one cell per row of a CSV file whose header names model parameters.
 
 A grid with no axes (``sweep=single``) is one cell: dims ``("cell",)``, shape ``(1,)``.
-
 Chunking: grid - take trailing axes whole while the product stays
 <= ``runtime.block_cells``, then the next axis split into equal parts of at most
 ``floor(block_cells / product)``, 1 on the axes before; sampled - the cells split into
 equal parts of at most ``block_cells`` (:func:`kernels.cubeformat.balanced_chunk`: the
-last block is never a sliver padded to a full block). One block == one chunk.
+last block is never a sliver padded to a full block). One block == one chunk; the
+block size itself is :func:`block_size`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from farm.errors import ConfigError
-from farm.plan.blocks import Block
+from farm.plan.blocks import Block, block_size
 from farm.plan.gridtable import GridTable
 from kernels.cubeformat import DRAW_DIM, balanced_chunk, grid_chunks
 
@@ -139,27 +139,6 @@ class Design:
         if self.draws:
             out["draws"] = {p: [float(v) for v in vals] for p, vals in self.draws.items()}
         return out
-
-
-SMALL_BLOCK, LARGE_BLOCK, LARGE_SWEEP = 128, 4096, 131_072
-"""Automatic block size (``runtime.block_cells=0``): 128 cells per block (about a second
-of kernel work at 256 paths x 96 steps, so a sweep of a few thousand cells spreads over
-many tasks), and 4,096 for sweeps of 131,072 cells or more, so that each statistic's
-chunk holds 128 KB (8 float32 statistics per cell) and a block writes its ~36 chunk
-files for 4,096 cells (~9 files per 1,000 cells instead of ~280), with 32 blocks or
-more to share among the workers. A sweep too small for that gets smaller blocks, at
-least two per worker (``runtime.workers``, or this machine's cores when 0), so that no
-worker sits idle: 4 cells on 2 workers run as 4 one-cell blocks."""
-
-
-def block_size(block_cells: int, n_cells: int, workers: int = 1) -> int:
-    """Cells per block: ``block_cells``, or the automatic size when it is 0 (and then
-    never so large that a small sweep leaves a worker idle: at least two blocks per
-    worker; the numbers never depend on the block size)."""
-    if block_cells > 0:
-        return block_cells
-    size = LARGE_BLOCK if n_cells >= LARGE_SWEEP else SMALL_BLOCK
-    return max(1, min(size, -(-n_cells // (2 * max(workers, 1)))))
 
 
 def _grid(axes: dict[str, list[Any]], block_cells: int, workers: int) -> Design:

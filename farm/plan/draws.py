@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from farm.errors import ConfigError
-from farm.plan.design import Design, block_size
+from farm.plan.blocks import block_size
+from farm.plan.design import Design
 from kernels.cubeformat import DRAW_DIM, grid_chunks
 
 __all__ = ["KEY", "POSTERIOR_FILE", "read_draws", "with_draws"]
