@@ -27,6 +27,7 @@ from farm.cli_cluster import (  # noqa: F401  (the handlers stay reachable as fa
     _cmd_submit,
     cluster_parsers,
 )
+from farm.cli_explore import explore_parser
 from farm.terminal import FarmArgumentParser, Progress, log_to_stderr, one_line, safe_text
 from farm.terminal import refuse_os_error as _refuse_os_error
 
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("overrides", nargs="*", help="calibration.KEY=VALUE and farm overrides")
     cal.set_defaults(func=cmd_calibrate)
     cluster_parsers(sub)  # submit / jobs / logs / stop (farm/cli_cluster.py)
+    explore_parser(sub)  # explore (farm/cli_explore.py)
     for name, cmd in sub.choices.items():  # -v/-q after the subcommand too; Hydra's -m
         term.add_verbosity(cmd, top=False)
         if name in ("run", "calibrate", "submit"):
