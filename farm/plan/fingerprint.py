@@ -16,9 +16,11 @@ from pathlib import Path
 
 __all__ = ["NOT_IN_FINGERPRINT", "NUMERICS_ENV", "kernel_fingerprint", "numerics_settings"]
 
-NOT_IN_FINGERPRINT = ("reference.py",)
-"""Kernel files that never change a cube's numbers (the NumPy reference implementation)."""
-NUMERICS_ENV = ("KERNELS_PATH_CHUNK", "JAX_ENABLE_X64", "JAX_DEFAULT_PRNG_IMPL")
+NOT_IN_FINGERPRINT = ("reference.py", "cfunits.py", "compilecache.py")
+"""Kernel files that never change a cube's numbers (the NumPy reference implementation,
+the cube's unit spellings, the persistent compilation cache)."""
+NUMERICS_ENV = ("KERNELS_PATH_CHUNK", "KERNELS_COMPACT", "JAX_ENABLE_X64",
+                "JAX_DEFAULT_PRNG_IMPL")
 """Environment settings that can change the bits of a cube (recorded and hashed)."""
 
 

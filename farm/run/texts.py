@@ -39,8 +39,11 @@ def dry_run_text(plan: Plan) -> str:
     n_paths = plan.sweep.paths
     axes = ", ".join(f"{a}[{len(design.coords[a]) if design.method == 'grid' else '~'}]"
                      for a in design.axes) or "(none: one cell)"
+    from farm.run.outlook import store_outlook
+
     return "\n".join([
         f"dry run: nothing written (store {plan.store.url})",
+        f"  store    : {store_outlook(plan)}",
         f"  design   : {design.method} over {axes}",
         f"  cells    : {design.n_cells}",
         f"  blocks   : {design.n_blocks} (chunks {tuple(design.chunks)} on "

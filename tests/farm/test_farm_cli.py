@@ -50,6 +50,27 @@ def test_dry_run_prints_the_cell_count_the_run_writes_and_creates_nothing(tmp_pa
     assert cells == ds["status"].size == 24 and blocks == 6
 
 
+def test_dry_run_says_what_the_run_would_do_with_the_store(tmp_path, capsys, finished_store):
+    """New, complete (nothing to do), another configuration (refused, naming the change),
+    replaced (overwrite), not a cube: the dry run reads the store and says it; it writes
+    nothing either way."""
+    def store_line(*args: str) -> str:
+        assert main(["run", "--dry-run", *FARM_SMALL, *args]) == 0
+        return next(ln for ln in capsys.readouterr().out.splitlines() if "store    :" in ln)
+
+    before = _tree_digest(finished_store)
+    assert "new: the run would create it" in store_line(f"store.url={tmp_path / 'n.zarr'}")
+    assert "complete (24 of 24 cells): the run would do nothing" in store_line(
+        f"store.url={finished_store}")
+    other = store_line(f"store.url={finished_store}", "sweep.paths=17")
+    assert "would be refused" in other and "sweep.paths" in other
+    assert "start afresh" in store_line(f"store.url={finished_store}", "store.overwrite=true")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "x.txt").write_text("x")
+    assert "refused" in store_line(f"store.url={tmp_path / 'junk'}")
+    assert _tree_digest(finished_store) == before and not (tmp_path / "n.zarr").exists()
+
+
 @pytest.mark.parametrize(("override", "key"), [
     ("sweep.no_such_key=1", "sweep.no_such_key"),
     ("sweep.paths=many", "sweep.paths"),
