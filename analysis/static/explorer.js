@@ -54,7 +54,7 @@
     return { type: "contour", x: axis(S.x).values, y: axis(S.y).values, z: z, name: name,
              showscale: false, hoverinfo: "skip", showlegend: true,
              contours: { start: D.level, end: D.level, size: 1, coloring: "none" },
-             line: { color: dash ? "#ff7f0e" : "#fff", width: dash ? 1.5 : 3, dash: dash ? "dash" : "solid",
+             line: { color: dash ? "#ff7f0e" : "#000", width: dash ? 1.5 : 3, dash: dash ? "dash" : "solid",
                      smoothing: 0 } };
   }
 
