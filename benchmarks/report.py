@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .kernel import Row
+from .report_fair import fair_section
 
 TARGETS = [  # key, label, target text, passes(value) -> bool, format
     ("jax_vs_numpy_f32_4096", "JAX vs NumPy reference (active set), both float32, "
@@ -259,57 +260,6 @@ def _efficiency(res: dict) -> list[str]:
         "their operands from L1/L2 (~1 KB per path-round), the per-step work outside the "
         "cascade (state update, statistics, draws) is not counted, and the narrow loop "
         "still carries converged lanes.",
-    ]
-
-
-def fair_section(f: dict) -> list[str]:
-    """The like-for-like comparison (``benchmarks.fair``): every ratio from one run."""
-    if not f:
-        return ["not measured (full `make bench` only, or `python -m benchmarks.fair`)"]
-    k32, k64 = f["kernel"]["float32"], f["kernel"]["float64"]
-    fa, pool, vec, sc = f.get("farm") or {}, f["numpy_pool"], f["radcad_vectorised"], \
-        f.get("radcad_scalar") or {}
-    out = ["| comparison | ours (path-steps/s) | baseline (path-steps/s) | ratio | target | |",
-           "|---|---|---|---|---|---|"]
-
-    def row(key, label, a, b):
-        v, t = f.get(key), f["targets"][key]
-        mark = "" if v is None else ("met" if v >= t else f"**missed** ({v / t:.0%} of it)")
-        out.append(f"| {label} (`{key}`) | {a:.3g} | {b:.3g} | {_fmt(v, '{:,.1f}x')} "
-                   f"| >= {t:g}x | {mark} |")
-
-    row("jax_vs_numpy_f32_4096", "JAX block vs NumPy reference, float32, 16 x 4,096",
-        k32["jax"]["path_steps_per_s"], k32["numpy"]["path_steps_per_s"])
-    row("jax_vs_numpy_f64_4096", "JAX block vs NumPy reference, float64, 16 x 4,096",
-        k64["jax"]["path_steps_per_s"], k64["numpy"]["path_steps_per_s"])
-    if fa:
-        row("farm_vs_radcad_vectorised", f"farm vs radCAD vectorised, {vec['cells']} x "
-            f"{vec['paths']:,} float32", fa["path_steps_per_s"], vec["path_steps_per_s"])
-        if sc:
-            row("farm_vs_radcad_scalar", f"farm ({vec['paths']:,} paths) vs radCAD scalar "
-                f"({sc['paths']} paths, float64), per path-step", fa["path_steps_per_s"],
-                sc["path_steps_per_s"])
-        row("farm_vs_numpy_pool", f"farm vs NumPy pool, {pool['cells']} x {pool['paths']:,} "
-            "float32", fa["path_steps_per_s"], pool["path_steps_per_s"])
-    return [
-        *out,
-        "",
-        f"Kernel rows: JAX wall time of one compiled block (best of ~1 s of runs, compile "
-        f"{k32['jax']['compile_s']:.1f} s / {k64['jax']['compile_s']:.1f} s apart; float64 in a "
-        "subprocess with `jax_enable_x64`) vs `kernels.reference.simulate_paths(dtype=...)` on "
-        f"the same 16 cells one after another ({k32['numpy']['seconds']:.1f} s float32, "
-        f"{k64['numpy']['seconds']:.1f} s float64); the reference evaluates only the paths "
-        "still active in each cascade round.",
-        f"Farm rows: `farm run` with 2 workers on the radCAD cells (wall from the first task to "
-        f"the consolidated cube, compile included, Ray start excluded: "
-        f"{fa.get('wall_s', float('nan')):.1f} s). NumPy pool: `multiprocessing` (spawn) "
-        f"pool of 2 over the cells, start-up included ({pool['seconds']:.1f} s). radCAD "
-        f"vectorised: one run per cell, state = the reference's arrays over all paths, its "
-        f"step as the policy, `Engine(deepcopy=False, drop_substeps=True)` "
-        f"({vec['seconds']:.1f} s; outputs equal the pool's within "
-        f"{vec['max_scaled_dev_vs_pool']:.1g} of each output's scale). radCAD scalar: one run "
-        f"per path in Python floats, same Engine options ({sc.get('seconds', float('nan')):.1f}"
-        " s); its cost is linear in paths, so it runs fewer.",
     ]
 
 
