@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .report_text import held_fixed, style_axis, value_label
 from .surfaces import frontier
 
 __all__ = [
@@ -33,8 +34,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _label(name: str, units: str = "") -> str:
-    return f"{name} [{units}]" if units else name
+def _edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges of a heatmap axis: midpoints between the values, the outer edges at the
+    first and last value (no cell reaches beyond the data; uneven axes stay uneven)."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return np.array([v[0] - 0.5, v[0] + 0.5]) if len(v) else v
+    return np.concatenate([v[:1], (v[1:] + v[:-1]) / 2, v[-1:]])
+
+
+def _attrs(obj, name: str) -> dict:
+    try:
+        return dict(obj[name].attrs)
+    except (KeyError, AttributeError):
+        return {}
 
 
 def _draw_frontier(ax, fr: xr.DataArray, **style) -> None:
@@ -62,25 +75,25 @@ def plot_heatmap(
     y, x = (str(d) for d in surf.dims)
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    units = surf.attrs.get("units", "")
-    is_probability = list(surf.attrs.get("valid_range", [])) == [0, 1]
-    if surf.attrs.get("units") == "probability" or is_probability:
+    name = str(surf.name or surf.attrs.get("var", ""))
+    if value_label(name, surf.attrs).endswith("probability [%]"):
         vmin, vmax = (0.0 if vmin is None else vmin), (1.0 if vmax is None else vmax)
     mesh = ax.pcolormesh(
-        surf[x].values,
-        surf[y].values,
+        _edges(surf[x].values),
+        _edges(surf[y].values),
         np.ma.masked_invalid(surf.values),
-        shading="nearest",
+        shading="flat",
         cmap=cmap,
         vmin=vmin,
         vmax=vmax,
     )
-    fig.colorbar(mesh, ax=ax, label=_label(str(surf.name or surf.attrs.get("var", "")), units))
+    bar = fig.colorbar(mesh, ax=ax)
+    style_axis(bar.ax.yaxis, name, surf.attrs, value=True)
     if level is not None:
         fr = frontier(surf, x=x, y=y, level=level)
         drawn = bool(fr.sizes["point"])
         if drawn:
-            _draw_frontier(ax, fr, color="cyan", lw=2.0, label=f"frontier ({level:g})")
+            _draw_frontier(ax, fr, color="cyan", lw=2.0, label=f"frontier ({level:.0%})")
         labelled = False
         for bound in band or ():
             fb = frontier(bound.transpose(y, x), x=x, y=y, level=level)
@@ -90,11 +103,11 @@ def plot_heatmap(
                 labelled = drawn = True
         if drawn:
             ax.legend(loc="upper right", fontsize="small")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    style_axis(ax.xaxis, x, _attrs(surf, x))
+    style_axis(ax.yaxis, y, _attrs(surf, y))
     fixed = surf.attrs.get("fixed") or {}
-    sub = ", ".join(f"{k}={v:.3g}" for k, v in fixed.items())
-    ax.set_title(title or f"{surf.name}" + (f" ({sub})" if sub else ""), fontsize="medium")
+    sub = f" (held fixed: {held_fixed(fixed)})" if fixed else ""
+    ax.set_title(title or f"{name}{sub}", fontsize="medium")
     return fig
 
 
@@ -125,7 +138,7 @@ def plot_frontiers(
             ds, x, y, level=level, var=var, fixed={**(fixed or {}), by: float(v)}, **surface_kw
         )
         if fr.sizes["point"]:
-            _draw_frontier(ax, fr, color=c, lw=2.0, label=f"{by} = {v:.3g}")
+            _draw_frontier(ax, fr, color=c, lw=2.0, label=held_fixed({by: float(v)}))
             drawn += 1
     if drawn:
         ax.legend(fontsize="small")
@@ -133,9 +146,10 @@ def plot_frontiers(
         ax.text(0.5, 0.5, f"{var} never crosses {level:g}", ha="center", transform=ax.transAxes)
     ax.set_xlim(float(ds[x].min()), float(ds[x].max()))
     ax.set_ylim(float(ds[y].min()), float(ds[y].max()))
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title or f"frontier {var} = {level:g} by {by}", fontsize="medium")
+    style_axis(ax.xaxis, x, _attrs(ds, x))
+    style_axis(ax.yaxis, y, _attrs(ds, y))
+    sub = f"\nheld fixed: {held_fixed(fixed)}" if fixed else ""
+    ax.set_title(title or f"frontier {var} = {level:g} by {by}{sub}", fontsize="medium")
     return fig
 
 
@@ -144,21 +158,28 @@ def plot_critical_leverage(cl: xr.DataArray, *, title: str | None = None) -> Fig
     dimension, one line per value of a second one (if any)."""
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot()
+    fixed = dict(cl.attrs.get("fixed") or {})
     if cl.ndim == 0:
         ax.axhline(float(cl), color="C0")
     else:
         x = str(cl.dims[0])
         rest = cl.isel({d: 0 for d in cl.dims[2:]}) if cl.ndim > 2 else cl
+        fixed.update({str(d): float(cl[d].values[0]) for d in cl.dims[2:]})
+        sub = f" ({held_fixed(fixed)})" if fixed else ""
         if rest.ndim == 1:
-            ax.plot(rest[x], rest, marker="o")
+            ax.plot(rest[x], rest, marker="o", label=f"held fixed: {held_fixed(fixed)}")
         else:
             z = str(rest.dims[1])
             for v in rest[z].values:
-                ax.plot(rest[x], rest.sel({z: v}), marker="o", label=f"{z} = {v:.3g}")
-            ax.legend(fontsize="small")
-        ax.set_xlabel(x)
-    ax.set_ylabel(f"critical {cl.attrs.get('axis', 'leverage')}")
-    ax.set_title(title or cl.attrs.get("description", "critical leverage"), fontsize="medium")
+                ax.plot(rest[x], rest.sel({z: v}), marker="o",
+                        label=f"{held_fixed({z: float(v)})}{sub}")
+        ax.legend(fontsize="small")
+        style_axis(ax.xaxis, x, _attrs(cl, x))
+    axis = cl.attrs.get("axis", "leverage")
+    ax.set_ylabel(f"critical {axis}" + (" [x Oct 2025]" if axis == "leverage" else ""))
+    sub = f"\nheld fixed: {held_fixed(fixed)}" if fixed else ""
+    ax.set_title(title or cl.attrs.get("description", "critical leverage") + sub,
+                 fontsize="medium")
     return fig
 
 
@@ -256,7 +277,7 @@ def plot_critical_leverage_bands(band: xr.Dataset, x: str) -> Figure:
     ax.text(xs.min(), top, f" at {top:g}: does not tip within the swept leverage",
             va="bottom", fontsize="small", color="grey")
     ax.set_ylim(0, top * 1.1)
-    ax.set_xlabel(x)
+    style_axis(ax.xaxis, x, _attrs(band, x))
     ax.set_ylabel("critical leverage (x Oct 2025)")
     ax.set_title(f"critical leverage against {x}, {band.attrs.get('n_draws')} posterior draws",
                  fontsize="medium")

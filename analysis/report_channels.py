@@ -20,6 +20,7 @@ import yaml
 
 from .ablation import channel_ablation, threshold_sensitivity
 from .cube import axes_of, cube_info
+from .report_text import fmt_value, pct
 from .surfaces import critical_leverage
 
 __all__ = ["ChannelTables", "channel_tables", "channels_html", "frontier_integrations"]
@@ -96,7 +97,7 @@ def _pivot(tab: pd.DataFrame, index: str, top: float) -> pd.DataFrame:
                                                   tab["band_hi"], strict=True)])
     out = cells.pivot_table(index=index, columns="integration", values="text",
                             aggfunc="first", sort=False)
-    out.columns = [f"integration = {c:g}" for c in out.columns]
+    out.columns = [f"integration = {pct(c)}" for c in out.columns]
     return out
 
 
@@ -113,9 +114,9 @@ def channels_html(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic",
     top = t.settings["leverage"][1]
     s = t.settings
     intro = (
-        f"<p>Critical leverage (where {esc(var)} reaches {level:g}; in brackets its Monte "
-        f"Carlo 95 % band from the Wilson bounds) with every channel on and with each channel "
-        f"switched off, re-simulated along leverage {s['leverage'][0]:g}-{top:g} "
+        f"<p>Critical leverage (x Oct 2025, where {esc(var)} reaches {pct(level)}; in brackets "
+        f"its Monte Carlo 95 % band from the Wilson bounds) with every channel on and with each "
+        f"channel switched off, re-simulated along leverage {s['leverage'][0]:g}-{top:g} "
         f"({s['leverage'][2]} points) with the cube's model, seed {s['seed']}, {s['n_paths']} "
         f"paths x {s['n_steps']} steps. A channel whose removal pushes the critical leverage "
         f"far out (or beyond {top:g}) carries the shock there. Where p_systemic jumps from "
@@ -128,7 +129,7 @@ def channels_html(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic",
         "<p>How the frontier moves with the thresholds that define a systemic event (one "
         "threshold at a time, the other two at the model's values, marked (model)).</p>")
     th = t.thresholds.copy()
-    th["threshold"] = [f"{n} = {v:g}" + (" (model)" if own else "")
+    th["threshold"] = [f"{n} = {fmt_value(n, v)}" + (" (model)" if own else "")
                        for n, v, own in zip(th["threshold"], th["value"], th["model value"],
                                             strict=True)]
     return (intro + _pivot(t.channels, "channel off", top).to_html(escape=True) + summary
@@ -145,7 +146,7 @@ def _carriers(tab: pd.DataFrame) -> str:
             continue
         vital = rest[~np.isfinite(rest["critical"])]["channel off"].tolist()
         strong = rest[np.isfinite(rest["critical"]) & (rest["shift"] >= 0.1)]["channel off"]
-        text = f"At integration {r:g} (critical leverage {base:.2f})"
+        text = f"At integration {pct(r)} (critical leverage {base:.2f})"
         text += (f" the frontier vanishes without {', '.join(vital)}" if vital
                  else " no single channel is indispensable")
         if len(strong):

@@ -21,6 +21,7 @@ from kernels.cubeformat import DRAW_DIM
 from .bands import critical_leverage_sobol, critical_leverage_uncertainty, draw_parameters
 from .cube import axes_of
 from .plots import plot_critical_leverage_bands
+from .report_text import fmt_value, held_fixed
 
 __all__ = ["uncertainty_html"]
 
@@ -40,7 +41,7 @@ def uncertainty_html(ds: xr.Dataset, level: float, var: str,
     fixed = {a: neutral[a] for a in axes if a in neutral}
     point = critical_leverage_uncertainty(ds, level, var=var, fixed=fixed)
     q = point["parameter_band"].values
-    parts = [f"<p>At the neutral point ({esc(', '.join(f'{k} = {v:g}' for k, v in fixed.items()))}"
+    parts = [f"<p>At the reference values ({esc(held_fixed(fixed))}"
              f") the critical leverage is {_fmt(q[1], top)} at the median of "
              f"{point.attrs['n_draws']} posterior draws, with a parameter band (5-95 %) of "
              f"{_fmt(q[0], top)} to {_fmt(q[2], top)}"]
@@ -76,13 +77,14 @@ def uncertainty_html(ds: xr.Dataset, level: float, var: str,
 
 def _band_table(band: xr.Dataset, x: str, top: float) -> str:
     """The critical leverage against ``x``: median draw, parameter band, Monte Carlo band."""
-    rows = []
+    rows, esc = [], html.escape
     for v in band[x].values:
         q = band["parameter_band"].sel({x: v}).values
         mc = ("" if "mc_low" not in band else
               f"{_fmt(float(band['mc_low'].sel({x: v})), top)} to "
               f"{_fmt(float(band['mc_high'].sel({x: v})), top)}")
-        rows.append(f"<tr><td>{v:g}</td><td>{_fmt(q[1], top)}</td><td>{_fmt(q[0], top)} to "
+        rows.append(f"<tr><td>{esc(fmt_value(x, float(v)))}</td><td>{_fmt(q[1], top)}</td>"
+                    f"<td>{_fmt(q[0], top)} to "
                     f"{_fmt(q[2], top)}</td><td>{mc}</td></tr>")
     return (f"<table><tr><th>{html.escape(x)}</th><th>critical leverage (median draw)</th>"
             "<th>parameter band 5-95 %</th><th>Monte Carlo band 95 %</th></tr>"

@@ -18,7 +18,7 @@ import xarray as xr
 from .cube import cell_table
 from .paths import CellSpec, cell_parameters
 
-__all__ = ["resimulate"]
+__all__ = ["report_fan", "resimulate"]
 
 
 def resimulate(ds: xr.Dataset, point: dict[str, float] | None = None, *,
@@ -47,3 +47,19 @@ def resimulate(ds: xr.Dataset, point: dict[str, float] | None = None, *,
                          n_steps=int(spec.n_steps), t_dof=t_dof, return_paths=True,
                          return_prices=True)
     return res, spec
+
+
+def report_fan(ds: xr.Dataset, max_paths: int = 256) -> dict[str, Any]:
+    """The report's fan chart, re-simulated: the cell at the reference values (leverage
+    at least 1, today's), as ``build_report`` keywords ``fan_paths`` (asset -> (n_paths,
+    n_steps + 1) prices relative to the start), ``fan_times`` (hours) and ``fan_cell``
+    (the cell's swept values)."""
+    from .paths import price_paths
+    from .report_headlines import neutral_values
+
+    point = neutral_values(ds)
+    if "leverage" in point:
+        point["leverage"] = max(point["leverage"], 1.0)
+    res, spec = resimulate(ds, point, n_paths=min(int(ds.attrs.get("n_paths", 64)), max_paths))
+    times, paths = price_paths(res.prices[0], float(spec.model.get("step_hours", 0.25)))
+    return {"fan_paths": paths, "fan_times": times, "fan_cell": spec.axis_values}

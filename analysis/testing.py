@@ -5,7 +5,9 @@ docs/internal-contracts.md ("the cube"): cell dims (+ ``stat``), ``VAR(cell_dims
 stat)`` float32 per-path statistics, ``p_*(cell_dims...)`` float32 probabilities,
 ``status(cell_dims...)`` int8, axis coords (grid) or ``cell`` + per-cell parameter
 coords (sampled), provenance attrs with JSON ``design``/``versions``/``failed_blocks``,
-and per-variable ``units``/``description`` attrs. Values are given as functions of the
+per-variable ``units``/``description`` attrs (probabilities: UDUNITS ``"1"``,
+``long_name`` and ``valid_range`` [0, 1], as the farm writes them) and the CF
+``long_name``/``units`` of every model-parameter axis. Values are given as functions of the
 axis values, so the analysis can be checked against closed-form answers. The ``stat``
 labels are the kernel's own (:data:`kernels.outputs.STATS`).
 """
@@ -22,8 +24,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from kernels.cfunits import udunits, unit_note
 from kernels.cubeformat import FARM_FORMAT, grid_chunks
 from kernels.outputs import STATS
+from kernels.paramspec import SPECS
 
 from .intervals import wilson
 
@@ -119,7 +123,8 @@ def write_synthetic_cube(
                 probs[f"{name}_lo"], probs[f"{name}_hi"] = wilson(value, n_paths)
             for key, v in probs.items():
                 v = np.where(not_done, 999.0, v)
-                attrs = {"units": "probability", "description": f"synthetic {key}"}
+                attrs = {"units": "1", "long_name": f"synthetic {key}",
+                         "description": f"synthetic {key}", "valid_range": [0.0, 1.0]}
                 data_vars[key] = (cell_dims, v.astype(np.float32), attrs)
         else:
             value[not_done] = 999.0
@@ -153,6 +158,11 @@ def write_synthetic_cube(
         **dict(design_extra or {}),
     }
     ds = xr.Dataset(data_vars, coords=coords)
+    for a in axes:  # CF attributes of a model parameter, as the farm writes them
+        if a in SPECS:
+            note = unit_note(SPECS[a].unit)
+            ds[a].attrs = {"long_name": SPECS[a].description + (f" ({note})" if note else ""),
+                           "units": udunits(SPECS[a].unit)}
     ds.attrs = {
         "farm_format": FARM_FORMAT,
         "config": "model:\n  leverage: 1.0\n  correlation: 0.5\n  fed_put: 0.0\n"

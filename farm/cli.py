@@ -124,8 +124,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis import cube_info, open_cube, price_paths, resimulate
-    from analysis.report import build_report, headlines, neutral_values
+    from analysis import cube_info, open_cube
+    from analysis.report import build_report, headlines
+    from analysis.resim import report_fan
     from farm.store.verify import require_sound
 
     try:
@@ -135,17 +136,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         _refuse_os_error(exc, "cannot read the store", args.store)
         raise
     info = cube_info(ds)
-    fan = None
-    if not args.no_fan:  # sample paths of the neutral cell, re-simulated from provenance
-        point = neutral_values(ds)
-        point["leverage"] = max(point.get("leverage", 1.0), 1.0) if "leverage" in point else 1.0
-        point = {k: v for k, v in point.items() if k in ds.coords}
-        res, spec = resimulate(ds, point, n_paths=min(int(ds.attrs.get("n_paths", 64)), 256))
-        step_hours = float(spec.model.get("step_hours", 0.25))
-        _, fan = price_paths(res.prices[0], step_hours)
+    fan = {} if args.no_fan else report_fan(ds)  # the reference cell, re-simulated
     try:
-        out = build_report(ds, args.output, level=args.level, fan_paths=fan,
-                           channels=not args.no_channels)
+        out = build_report(ds, args.output, level=args.level, channels=not args.no_channels,
+                           store=args.store, **fan)
     except OSError as exc:
         _refuse_os_error(exc, "cannot write the report", args.output)
         raise

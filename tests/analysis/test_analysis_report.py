@@ -59,11 +59,18 @@ def card_ds(tmp_path_factory):
 def test_headlines_grid(card_ds):
     h = analysis.headlines(card_ds)
     assert set(h) == {"frontier", "integration", "fed_put", "sensitivity"}
-    assert "leverage of 1.73" in h["frontier"]
-    assert "from 1.73 to 1.13 (-0.60)" in h["integration"]
-    assert "mean drawdown_eq 0.1 -> 0.075 (-0.025)" in h["fed_put"]
+    assert "1.73 at integration 0 %; 1.43 at integration 50 %; 1.13 at integration 100 %" in (
+        h["frontier"])
+    assert "moves the critical leverage from 1.73 to 1.13" in h["integration"]
+    # the Fed put where it matters most: leverage 1.6, integration 0.5 (p 73 % -> 31 %)
+    assert "(leverage = 1.6 x Oct 2025, integration = 50 %; held fixed: correlation = 0.5)" in (
+        h["fed_put"])
+    assert "mean drawdown_eq from 13 % to 9.0 % (-4.0 pp)" in h["fed_put"]
+    for key in ("frontier", "integration", "fed_put"):
+        assert "held fixed: correlation = 0.5" in h[key], key
     assert h["sensitivity"].startswith(
-        "Parameters ranked by total effect on the variance of p_systemic: leverage"
+        "Parameters ranked by their total effect on the variance of p_systemic over the whole "
+        "cube (nothing held fixed): leverage"
     )
 
 
@@ -72,7 +79,7 @@ def test_build_report_grid_writes_self_contained_html(card_ds, tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "</html>" in page
     assert "http://" not in page and "https://" not in page  # nothing external
-    assert "critical leverage" in page and "PRIM" in page and "leverage of 1.73" in page
+    assert "critical leverage" in page and "PRIM" in page and "1.73 at integration 0 %" in page
     _check_pngs(page, 4)
 
 
@@ -93,12 +100,13 @@ def test_frontier_band_from_stored_bounds_or_from_n_paths(card_ds, tmp_path):
     """The critical leverage's band uses the cube's Wilson bounds; a cube without them
     (written before they were stored) gets the same band computed from n_paths."""
     h_old = analysis.headlines(card_ds)["frontier"]
-    assert "computed from its 256 paths): 1.69 to 1.77" in h_old
+    assert "band at integration 100 % from the Wilson bounds of p_systemic, computed from its " \
+        "256 paths: 1.09 to 1.17)" in h_old
     path = write_synthetic_cube(tmp_path / "b.zarr", {"p_systemic": p_sys, "drawdown_eq": dd_eq},
                                 grid=CARD_GRID, bounds=True)
     ds = analysis.open_cube(path)
     h = analysis.headlines(ds)
-    assert "(stored in the cube): 1.69 to 1.77" in h["frontier"]
+    assert "stored in the cube: 1.09 to 1.17)" in h["frontier"]
     assert "p_systemic_lo" not in h["sensitivity"]  # the bounds are no metrics of their own
     page = analysis.build_report(ds, tmp_path / "b.html", channels=False).read_text()
     assert "p_systemic_lo" not in page and "stored in the cube" in page
@@ -123,8 +131,8 @@ def test_report_single_cell_and_sampled_incomplete(tmp_path):
     ds = analysis.open_cube(single)
     page = analysis.build_report(ds, tmp_path / "one.html", channels=False).read_text()
     assert "leverage is not swept" in page and "1 cells (1 done" in page
-    assert ("One cell with the model&#x27;s own parameter values: p_systemic = 0.25 "
-            "(95 % interval 0.2 to 0.31)") in page
+    assert ("One cell with the model&#x27;s own parameter values: p_systemic = 25 % "
+            "(95 % interval 20 % to 31 %)") in page
     spec = analysis.cell_parameters(ds)
     assert spec.cell_index == 0 and spec.axis_values == {} and spec.model["leverage"] == 1.0
 
