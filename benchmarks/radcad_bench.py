@@ -29,15 +29,24 @@ VENV = HERE / ".venv-radcad"
 RADCAD_VERSION = "0.14.0"
 
 
+def find_uv(path: str | None = None, home: Path | None = None) -> str | None:
+    """uv as the Makefile finds it: on ``PATH`` (``path``, default ``$PATH``), else
+    ``~/.local/bin/uv`` (where `make env` installs it with pip), when executable."""
+    found = shutil.which("uv", path=path)
+    if found:
+        return found
+    fallback = (home or Path.home()) / ".local" / "bin"
+    return shutil.which("uv", path=str(fallback))
+
+
 def ensure_venv() -> Path | None:
     """The radCAD interpreter, creating the venv when missing; None if it cannot be made."""
     py = VENV / "bin" / "python"
     if py.exists():
         return py
-    # `make env` installs uv in ~/.local/bin when it is not on PATH
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path.home() / ".local" / "bin"))
+    uv = find_uv()
     if uv is None:
-        log.warning("uv not found: cannot create %s", VENV)
+        log.warning("uv not found on PATH nor in ~/.local/bin: cannot create %s", VENV)
         return None
     try:
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(VENV)], check=True)

@@ -53,8 +53,9 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 def cluster_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "submit", help="run `farm run [overrides]` on a Ray cluster (Ray Jobs API)",
-        description="Submit `farm run OVERRIDES` to a running Ray cluster; the working "
-        "directory travels as the job's runtime environment. Prints the job id.")
+        description="Submit `farm run runtime=cluster OVERRIDES` to a running Ray cluster "
+        "(runtime=cluster is added; another runtime is refused); the working directory "
+        "travels as the job's runtime environment. Prints the job id.")
     _address_arg(p)
     p.add_argument("--follow", action="store_true",
                    help="stream the job's logs; exit 0 if it succeeded, else 1")

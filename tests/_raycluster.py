@@ -129,10 +129,7 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path, *, worker: bool)
                            f"{log.read_text(errors='replace')[-4000:]}")
 
 
-def start_cluster(cpus_per_node: int = 1) -> LoopbackCluster:
-    """Head + one worker node on 127.0.0.1 with token auth; call ``.stop()`` in a finally."""
-    temp_dir = tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: unix socket paths
-    gcs, dash, client, agent_head, agent_worker = free_ports(5)
+def _cluster_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"))}
     env.update({
@@ -143,21 +140,47 @@ def start_cluster(cpus_per_node: int = 1) -> LoopbackCluster:
         "RAY_AUTH_TOKEN": secrets.token_hex(32),
         "RAY_DEDUP_LOGS": "0",
     })
-    cluster = LoopbackCluster(temp_dir, gcs, dash, env)
-    common = [f"--temp-dir={temp_dir}", f"--num-cpus={cpus_per_node}", "--disable-usage-stats"]
+    return env
+
+
+def start_head(cpus: int = 1, *, temp_dir: str | None = None,
+               dashboard: bool = True) -> LoopbackCluster:
+    """A head node alone (`ray start --head`) on 127.0.0.1 with token auth, its own temp dir
+    (``temp_dir``, else a new one; it records itself there as the machine's last
+    cluster, as `ray start` does in /tmp/ray) and free ports; call ``.stop()`` in a
+    finally."""
+    temp_dir = temp_dir or tempfile.mkdtemp(prefix="rayc", dir="/tmp")  # short: sockets
+    os.makedirs(temp_dir, exist_ok=True)
+    gcs, dash, client, agent = free_ports(4)
+    cluster = LoopbackCluster(temp_dir, gcs, dash, _cluster_env())
+    log = Path(temp_dir) / "start-head.log"
+    cluster.logs.append(log)
     try:
-        log = Path(temp_dir) / "start-head.log"
-        cluster.logs.append(log)
         _ray_start(["--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-                    "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-                    f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
-                    f"--dashboard-agent-listen-port={agent_head}", *common],
-                   env, log, worker=False)
-        log = Path(temp_dir) / "start-worker.log"
+                    f"--include-dashboard={str(dashboard).lower()}",
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+                    f"--ray-client-server-port={client}",
+                    f"--dashboard-agent-listen-port={agent}", f"--temp-dir={temp_dir}",
+                    f"--num-cpus={cpus}", "--disable-usage-stats"],
+                   cluster.env, log, worker=False)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def start_cluster(cpus_per_node: int = 1) -> LoopbackCluster:
+    """Head + one worker node on 127.0.0.1 with token auth; call ``.stop()`` in a finally."""
+    cluster = start_head(cpus_per_node)
+    (agent_worker,) = free_ports(1)
+    try:
+        log = Path(cluster.temp_dir) / "start-worker.log"
         cluster.logs.append(log)
         _ray_start([f"--address={cluster.gcs_address}", "--node-ip-address=127.0.0.1",
-                    f"--dashboard-agent-listen-port={agent_worker}", *common],
-                   env, log, worker=True)
+                    f"--dashboard-agent-listen-port={agent_worker}",
+                    f"--temp-dir={cluster.temp_dir}", f"--num-cpus={cpus_per_node}",
+                    "--disable-usage-stats"],
+                   cluster.env, log, worker=True)
         _wait_for_nodes(cluster, 2)
     except BaseException:
         cluster.stop()

@@ -12,6 +12,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# The suite's Ray instances live in their own temp dir (Ray's sessions, sockets and its
+# record of the last `ray start --head`), shared by its `farm` subprocesses: a Ray that
+# someone else runs on this machine is neither joined nor disturbed. Each local start is
+# a new node (address="local", farm.run.raynet) on ports Ray picks free.
+_RAY_TMP = None
+if "RAY_TMPDIR" not in os.environ:
+    _RAY_TMP = os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="frt", dir="/tmp")
 # The suite's own persistent compilation cache (kernels.compilecache): shared by the test
 # process, its `farm` subprocesses and their Ray workers, never the user's ~/.cache.
 _JAX_CACHE = None
@@ -82,7 +89,8 @@ FARM_SMALL = ["sweep=smoke", "sweep.paths=32", "sweep.steps=24", "runtime.block_
 @pytest.fixture(scope="session")
 def ray_local():
     """A real local Ray (2 CPUs) shared by the farm tests, started as `farm run` starts it
-    (farm.run.dispatch.start_ray: every process on 127.0.0.1, the farm's runtime env)."""
+    (farm.run.dispatch.start_ray: a new node in the suite's RAY_TMPDIR, every process on
+    127.0.0.1, the farm's runtime env), never a Ray already running on the machine."""
     import ray
 
     from farm.run.dispatch import start_ray
@@ -117,3 +125,5 @@ def assert_identical(a: dict, b: dict) -> None:
 def pytest_sessionfinish(session, exitstatus):
     if _JAX_CACHE:
         shutil.rmtree(_JAX_CACHE, ignore_errors=True)
+    if _RAY_TMP:
+        shutil.rmtree(_RAY_TMP, ignore_errors=True)

@@ -188,8 +188,8 @@ def runtime_env() -> dict[str, Any]:
 
 
 def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
-    """Connect to (or start) Ray; returns ``(started_here, cpus)``. A local Ray binds
-    127.0.0.1 only and first reaps leftovers of dead farm drivers (:mod:`farm.run.raynet`)."""
+    """Connect to (or start) Ray; returns ``(started_here, cpus)``. A local Ray is a new one
+    (:func:`farm.run.raynet.start_local`), after reaping dead farm drivers' leftovers."""
     import ray
 
     from farm.run.raynet import reap_stale_sessions, start_local
@@ -198,7 +198,7 @@ def start_ray(address: str | None, workers: int) -> tuple[bool, int]:
         reap_stale_sessions()
     if ray.is_initialized():
         return False, int(ray.cluster_resources().get("CPU", 1))
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True,
+    kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": True,
                               "runtime_env": runtime_env()}
     if address:
         ray.init(address=address, **kwargs)

@@ -14,6 +14,14 @@ The dashboard is off (``include_dashboard=False``); the dashboard agent and the
 runtime-env agent cannot be turned off (the raylet starts them; a farm run uses a
 runtime environment) and bind 127.0.0.1 like the rest.
 
+**A new Ray, never a running one.** ``ray.init()`` without an address joins a cluster it
+finds (``$RAY_ADDRESS``, or the last ``ray start --head`` recorded in Ray's temp dir)
+and then refuses ``num_cpus``; :func:`start_local` passes ``address="local"``, so a local
+run starts its own node beside any other Ray on the machine (``runtime.address=auto``
+joins one instead). The start (:func:`farm.run.dispatch.start_ray`) also sets Ray's
+driver logging to ERROR: its warnings, such as the note that token authentication is on
+(Ray's default for a new node), stay out of the output; errors still show.
+
 **Leftovers.** A driver killed with SIGKILL takes its GCS, raylet and workers with it
 (Linux parent-death signals), but the two agents then try for a minute to report the
 raylet's death to the dead GCS (a 60 s timeout fixed in Ray). :func:`record_session`
@@ -61,8 +69,9 @@ def loopback_only() -> Iterator[None]:
 
 
 def start_local(num_cpus: int, **kwargs: Any) -> None:
-    """Start a local Ray node of ``num_cpus`` CPUs on 127.0.0.1, without the dashboard, and
-    record its processes (forgotten at a normal exit). ``kwargs`` go to ``ray.init``."""
+    """Start a new local Ray node of ``num_cpus`` CPUs on 127.0.0.1 (never joining a running
+    cluster), without the dashboard, and record its processes (forgotten at a normal
+    exit). ``kwargs`` go to ``ray.init``."""
     import atexit
 
     import ray
@@ -70,7 +79,8 @@ def start_local(num_cpus: int, **kwargs: Any) -> None:
     # no dashboard, hence nothing reads Ray's metrics: not collecting them saves ~1 %
     # of a core (Ray's idle processes take ~4 % of one core, BENCHMARKS.md)
     with loopback_only():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 _node_ip_address=LOOPBACK,
                  _system_config={"enable_metrics_collection": False}, **kwargs)
     atexit.register(forget_session, record_session())
 

@@ -1,10 +1,12 @@
 """``farm submit`` / ``farm jobs`` / ``farm logs`` / ``farm stop``: the Ray Jobs API.
 
 ``farm submit [overrides]`` ships the working directory to a running Ray cluster as
-the job's runtime environment and runs ``farm run [overrides]`` there (the driver on
-the head node, blocks on the workers). The address is the dashboard's HTTP address
-(``http://127.0.0.1:8265`` while ``ray dashboard cluster.yaml`` forwards it); it
-defaults to ``$RAY_ADDRESS``, else that local URL.
+the job's runtime environment and runs ``farm run runtime=cluster [overrides]`` there
+(the driver on the head node, blocks on the workers; another ``runtime=`` is refused).
+The address is the dashboard's HTTP address (``http://127.0.0.1:8265`` while ``ray
+dashboard cluster.yaml`` forwards it); it defaults to ``$RAY_ADDRESS``, else that local
+URL. On a cluster with token authentication the client sends ``$RAY_AUTH_TOKEN`` (or the
+token file Ray reads, ``~/.ray/auth_token`` by default).
 
 No credentials travel with a job: its ``env_vars`` hold only the values of a short
 list of non-secret settings (bucket name, endpoint, region) and of names asked for
@@ -39,6 +41,7 @@ __all__ = [
     "SubmitError",
     "build_entrypoint",
     "build_runtime_env",
+    "job_overrides",
     "list_jobs",
     "logs",
     "resolve_address",
@@ -82,6 +85,25 @@ PASSED_ENV = (
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
+
+
+CLUSTER_RUNTIME = "runtime=cluster"
+
+
+def job_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides of the job's ``farm run``: ``runtime=cluster`` first (the job uses the
+    cluster it runs on), unless the user chose it already. Another runtime (``runtime=local``
+    would start a second, separate Ray on the head node) is a :class:`SubmitError`."""
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if key.strip() != "runtime":
+            continue
+        if value.strip() != "cluster" or item.startswith("~"):
+            raise SubmitError(
+                f"{item} is not allowed with farm submit: a job always runs with "
+                f"{CLUSTER_RUNTIME} (added for you), on the cluster's nodes; drop it")
+        return list(overrides)
+    return [CLUSTER_RUNTIME, *overrides]
 
 
 def build_entrypoint(overrides: Sequence[str]) -> str:
@@ -146,14 +168,15 @@ def submit(
     out: TextIO,
     err: TextIO | None = None,
 ) -> int:
-    """Submit ``farm run <overrides>`` as a Ray job; prints the job id on stdout.
+    """Submit ``farm run runtime=cluster <overrides>`` as a Ray job (:func:`job_overrides`);
+    prints the job id on stdout.
 
     Returns 0 once submitted (or, with ``follow``, when the job SUCCEEDED), 1 when a
     followed job ended otherwise. Raises :class:`SubmitError` if the cluster is
     unreachable or refuses the job.
     """
     runtime_env = build_runtime_env(working_dir, env_names)
-    entrypoint = build_entrypoint(overrides)
+    entrypoint = build_entrypoint(job_overrides(overrides))
     client = _client(address)
     try:
         job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)

@@ -261,7 +261,7 @@ def test_submit_sends_no_credentials(monkeypatch, tmp_path):
         rc = sm.submit(["sweep=smoke"], address=None, follow=False,
                        working_dir=str(tmp_path), out=fh)
     assert rc == 0 and out.read_text().strip() == "raysubmit_fake"
-    assert seen["entrypoint"] == "farm run sweep=smoke"
+    assert seen["entrypoint"] == "farm run runtime=cluster sweep=smoke"
     assert FAKE_SECRET not in json.dumps(seen)
 
 
