@@ -47,7 +47,11 @@ def test_farm_run_beside_a_running_ray_head(tmp_path):
     machine's current cluster (RAY_TMPDIR): plain `farm run` starts its own 1-CPU Ray
     anyway, also with RAY_ADDRESS pointing at the head; runtime.address=auto joins it."""
     tmp = tempfile.mkdtemp(prefix="frh", dir="/tmp")  # short: Ray's socket paths
-    head = start_head(5, temp_dir=os.path.join(tmp, "ray"), dashboard=False)
+    try:
+        head = start_head(5, temp_dir=os.path.join(tmp, "ray"), dashboard=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         env = {**head.env, "RAY_TMPDIR": tmp}
         assert (Path(tmp) / "ray" / "ray_current_cluster").read_text().strip() \
