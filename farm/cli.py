@@ -182,6 +182,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _complete_overrides(prefix: str, **_kwargs) -> list[str]:
+    from farm.plan.compose import override_choices
+
+    return override_choices(prefix)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FarmArgumentParser(
         prog="farm", description="Monte Carlo scenario farm for crypto-crisis systemic risk.")
@@ -199,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--package", help="with --cfg: only this key (e.g. sweep)")
     run.add_argument("--resolve", action="store_true",
                      help="with --cfg: accepted as in Hydra (the config is always resolved)")
-    run.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. sweep=smoke seed=3")
+    run.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. sweep=smoke seed=3"
+                     ).completer = _complete_overrides
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="blocks done/failed and the config of a store")
@@ -260,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     global _QUIET
     parser = build_parser()
+    if argv is None:  # a shell asking for completions (argcomplete) exits here
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if args.verbose and args.quiet:
         parser.error("-v/--verbose and -q/--quiet together: choose one")

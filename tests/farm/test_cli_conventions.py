@@ -227,3 +227,23 @@ def test_status_piped_to_head_prints_its_first_line_only(demo_store):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout == whole.stdout.splitlines(keepends=True)[0]
+
+
+def _complete(line: str) -> list[str]:
+    """What the shell would offer for ``line`` (argcomplete's protocol, a real process)."""
+    import os
+
+    farm = str(Path(sys.executable).with_name("farm"))
+    env = {**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE": "1",
+           "_ARGCOMPLETE_IFS": "\n"}
+    out = subprocess.run(f"{farm} 8>&1 9>/dev/null", shell=True, env=env, capture_output=True,
+                         text=True, timeout=60)
+    return [c.strip() for c in out.stdout.split("\n")]
+
+
+def test_shell_completion_offers_subcommands_groups_and_keys():
+    assert "explore" in _complete("farm ex")
+    offered = _complete("farm run sw")
+    assert "sweep=smoke" in offered and "sweep.paths=" in offered
+    assert "model=oct2025" in _complete("farm run mod")
+    assert "--dry-run" in _complete("farm run --dr")
