@@ -183,7 +183,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _complete_overrides(prefix: str, **_kwargs) -> list[str]:
-    from farm.plan.compose import override_choices
+    from farm.plan.completion import override_choices
 
     return override_choices(prefix)
 
