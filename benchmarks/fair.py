@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,8 @@ def main() -> int:
     """Measure, merge into ``benchmarks/results.json`` and print the markdown section."""
     from . import machine, report
 
+    # compile times are measured, never loaded from the persistent compilation cache
+    os.environ.setdefault("FARM_JAX_CACHE", "off")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     facts = machine.facts()
