@@ -68,6 +68,21 @@
       text: matrix(null, (_, c) => hoverText(c)), hovertemplate: "%{text}<extra></extra>",
       colorbar: { title: { text: e.units === "probability" ? "probability" : e.units } },
     }];
+    if (e.units === "probability" && S.x !== S.y && names.includes("draw") && S.x !== "draw" && S.y !== "draw") {
+      // the parameter band: where 5 % and 95 % of the posterior draws have crossed the level
+      const k = names.indexOf("draw"), nd = D.shape[k], keep = S.idx.draw;
+      const frac = matrix(e.values, (v, c) => {
+        const base = c - keep * strides[k];
+        let n = 0, hit = 0;
+        for (let d = 0; d < nd; d++) { const p = v[base + d * strides[k]]; if (p !== null) { n++; if (p >= D.level) hit++; } }
+        return n ? hit / n : null;
+      });
+      [0.05, 0.95].forEach((q, i) => traces.push({ type: "contour", x: axis(S.x).values, y: axis(S.y).values,
+        z: frac, showscale: false, hoverinfo: "skip", showlegend: i === 0,
+        name: "parameter band: 5-95 % of " + nd + " posterior draws crossed",
+        contours: { start: q, end: q, size: 1, coloring: "none" },
+        line: { color: "#e7298a", width: 2, dash: "dot", smoothing: 0 } }));
+    }
     if (e.units === "probability" && S.x !== S.y) {
       traces.push(frontier(z, "frontier (" + e.label + " = " + D.level + ")", false));
       if (e.lo) {
@@ -100,16 +115,26 @@
                   customdata: Array.from({ length: n }, (_, c) => c) });
     return traces;
   }
+  function drawLine() {  // one swept axis: the variable along it, with its band
+    const e = D.vars[S.v], xs = axis(S.x).values, c = xs.map((_, i) => i);
+    const traces = [{ type: "scatter", mode: "lines+markers", x: xs, y: c.map((i) => e.values[i]),
+                      name: e.label, text: c.map((i) => hoverText(i)), hovertemplate: "%{text}<extra></extra>" }];
+    if (e.lo) traces.unshift({ type: "scatter", x: xs.concat(xs.slice().reverse()),
+      y: c.map((i) => e.hi[i]).concat(c.map((i) => e.lo[i]).reverse()), fill: "toself",
+      line: { width: 0 }, fillcolor: "rgba(31,119,180,0.2)", name: "Wilson 95 % band", hoverinfo: "skip" });
+    return traces;
+  }
   function draw() {
     const e = D.vars[S.v];
-    const traces = D.grid ? drawGrid() : drawSampled();
+    const traces = names.length === 1 ? drawLine() : D.grid ? drawGrid() : drawSampled();
     const xs = D.grid ? axis(S.x).values : D.points[S.x], ys = D.grid ? axis(S.y).values : D.points[S.y];
     const fixed = D.grid ? names.filter((n) => n !== S.x && n !== S.y)
       .map((n) => n + " = " + axis(n).values[S.idx[n]]).join(", ") : "other axes averaged";
     Plotly.react("surface", traces, {
       title: { text: e.label + (fixed ? "<br><sub>" + fixed + "</sub>" : "") },
       xaxis: { title: { text: axisLabel(S.x) }, range: [Math.min(...xs), Math.max(...xs)] },
-      yaxis: { title: { text: axisLabel(S.y) }, range: [Math.min(...ys), Math.max(...ys)] },
+      yaxis: names.length === 1 ? { title: { text: e.label } }
+        : { title: { text: axisLabel(S.y) }, range: [Math.min(...ys), Math.max(...ys)] },
       legend: { orientation: "h", y: -0.18 }, margin: { t: 70 },
     }, { responsive: true });
     document.getElementById("legend").textContent = (e.long_name || e.label) +

@@ -111,3 +111,38 @@ def test_explorer_data_never_turns_nan_into_a_number(tmp_path):
 
     assert _round(np.array([np.nan, 0.123456789, np.inf])) == [None, 0.12346, None]
     json.dumps(_round(np.array([np.nan])))  # valid JSON: null, not NaN
+
+
+def test_a_one_axis_cube_is_drawn_as_a_line_with_its_band(tmp_path_factory, browser):
+    tmp = tmp_path_factory.mktemp("explore-1d")
+    url = str(tmp / "cube.zarr")
+    assert main(["run", "-q", "sweep=single", "sweep.axes={leverage:[0.0,1.5,3.0]}",
+                 f"store.url={url}", "sweep.paths=32", "sweep.steps=24",
+                 "runtime.workers=1"]) == 0
+    html = tmp / "explore.html"
+    assert main(["explore", url, "-o", str(html), "--fan-cells", "0"]) == 0
+    page, errors = _open(browser, html)
+    kinds = page.evaluate("document.getElementById('surface').data.map(t => t.type + t.fill)")
+    assert kinds == ["scattertoself", "scatterundefined"]  # the band, then the line
+    assert not errors, errors
+
+
+def test_a_posterior_cube_shows_the_parameter_band(tmp_path_factory, browser):
+    """A cube over posterior draws (a `draw` axis): besides the chosen draw's frontier, the
+    frontiers where 5 % and 95 % of the draws have crossed the level (dotted)."""
+    tmp = tmp_path_factory.mktemp("explore-draws")
+    calib = tmp / "calib"
+    calib.mkdir()
+    (calib / "posterior.csv").write_text("bank_haircut,impact_y\n0.1,1.0\n0.3,0.6\n0.2,0.8\n")
+    url = str(tmp / "cube.zarr")
+    assert main(["run", "-q", "sweep=smoke", "sweep.axes={leverage:[1.0,2.0,3.0],"
+                 "integration:[0.0,0.5,1.0]}", f"sweep.posterior={calib}",
+                 "sweep.posterior_draws=3", f"store.url={url}", "sweep.paths=32",
+                 "sweep.steps=24", "runtime.workers=1"]) == 0
+    html = tmp / "explore.html"
+    assert main(["explore", url, "-o", str(html), "--fan-cells", "0"]) == 0
+    page, errors = _open(browser, html)
+    names = page.evaluate("document.getElementById('surface').data.map(t => t.name || '')")
+    assert any("parameter band" in n and "3 posterior draws" in n for n in names)
+    assert page.query_selector("#slider-draw") is not None
+    assert not errors, errors
