@@ -123,8 +123,8 @@ def solve(fmap: Map, ctx, start: jax.Array, tol, max_rounds, *, compact: bool = 
     ``max_rounds``. Slow lanes (near a tipping point) take hundreds of rounds; compaction
     makes them cheap. (An Aitken-type over-relaxation used to skip ahead, but a jump can
     step over a narrow pair of fixed points, the least one included, without any sign
-    change to show it: on stressed cells 0.17 % of paths ended in a deeper crash than
-    the model defines.)
+    change to show it: on stressed cells 0.17 % of paths had a step crash deeper than the
+    model defines, which changed the rest of their day.)
 
     ``ctx`` is a pytree whose non-scalar leaves have lanes on their last axis; it is
     gathered along with the iterate when the active set is compacted (``compact``).
