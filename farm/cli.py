@@ -124,17 +124,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis import cube_info, open_cube
+    from analysis import cube_info
     from analysis.report import build_report, headlines
     from analysis.resim import report_fan
-    from farm.store.verify import require_sound
 
-    try:
-        require_sound(args.store)  # one line naming unreadable or missing chunks
-        ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
-    except OSError as exc:
-        _refuse_os_error(exc, "cannot read the store", args.store)
-        raise
+    ds = term.open_sound_cube(args.store, args.allow_incomplete)
     info = cube_info(ds)
     fan = {} if args.no_fan else report_fan(ds)  # the reference cell, re-simulated
     try:

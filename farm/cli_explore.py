@@ -9,23 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from farm.terminal import refuse_os_error, safe_text
+from farm.terminal import open_sound_cube, refuse_os_error, safe_text
 
 __all__ = ["explore_parser"]
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from analysis import open_cube
     from analysis.explorer import build_explorer
     from farm.errors import UserError
-    from farm.store.verify import require_sound
 
-    try:
-        require_sound(args.store)  # one line naming unreadable or missing chunks
-        ds = open_cube(args.store, allow_incomplete=args.allow_incomplete)
-    except OSError as exc:
-        refuse_os_error(exc, "cannot read the store", args.store)
-        raise
+    ds = open_sound_cube(args.store, args.allow_incomplete)
     for item in args.sel:
         name, _, value = item.partition("=")
         if name not in ds.dims or not value:

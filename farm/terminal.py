@@ -253,3 +253,18 @@ def refuse_os_error(exc: OSError, what: str, where: str) -> None:
     reason = store_os_error(exc, where)
     if reason is not None:
         raise StoreRefusedError(f"{what} {where}: {reason}") from exc
+
+
+def open_sound_cube(store: str, allow_incomplete: bool = False):
+    """The cube at ``store`` for ``farm report`` / ``farm explore``: refused in one line when
+    a chunk is unreadable or missing (:func:`farm.store.verify.require_sound`) or the OS
+    refuses the path; opened with :func:`analysis.open_cube`."""
+    from analysis import open_cube
+    from farm.store.verify import require_sound
+
+    try:
+        require_sound(store)
+        return open_cube(store, allow_incomplete=allow_incomplete)
+    except OSError as exc:
+        refuse_os_error(exc, "cannot read the store", store)
+        raise
