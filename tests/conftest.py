@@ -127,3 +127,16 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_JAX_CACHE, ignore_errors=True)
     if _RAY_TMP:
         shutil.rmtree(_RAY_TMP, ignore_errors=True)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``farm ARGV`` in-process: (exit status, stdout, stderr), argparse's usage errors
+    (SystemExit) included."""
+    from farm.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

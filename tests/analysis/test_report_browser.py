@@ -6,31 +6,23 @@ reference cell, named in its title and drawn against hours."""
 from __future__ import annotations
 
 import os
-import shutil
 
-import pytest
+from _browser import chromium, needs_chromium
 
 from farm.cli import main
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on this machine (Debian: apt-get install chromium; "
-    "CI installs it in .ci/run)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = needs_chromium
 SHOT = os.environ.get("FARM_REPORT_SCREENSHOT")  # where to keep a screenshot (docs)
 
 
 def test_report_opens_in_a_browser_with_every_figure_loaded(tmp_path, capsys):
-    playwright = pytest.importorskip("playwright.sync_api")
     url = str(tmp_path / "cube.zarr")
     assert main(["run", "-q", "sweep=smoke", f"store.url={url}", "sweep.paths=32",
                  "sweep.steps=24", "runtime.workers=1"]) == 0
     html = tmp_path / "report.html"
     assert main(["report", url, "-o", str(html), "--no-channels"]) == 0
     assert "report written to" in capsys.readouterr().out
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1000, "height": 1400})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -41,7 +33,6 @@ def test_report_opens_in_a_browser_with_every_figure_loaded(tmp_path, capsys):
         explore = page.evaluate("document.body.innerText.includes('Explore interactively')")
         if SHOT:
             page.screenshot(path=SHOT)
-        browser.close()
     assert errors == []
     assert len(widths) >= 4 and all(w > 0 for w in widths), widths
     fan = [t for t in titles if t.startswith("sample paths of the cell")]

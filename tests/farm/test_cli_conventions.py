@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FARM_SMALL
+from conftest import FARM_SMALL, run_cli
 from farm.cli import build_parser, main
 
 FARM = Path(sys.executable).parent / "farm"
@@ -23,11 +23,7 @@ FARM = Path(sys.executable).parent / "farm"
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
     """``farm ARGV`` in-process: (exit status, stdout, stderr); never a traceback."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     assert "Traceback" not in err, err
     return code, out, err
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from farm.cli import build_parser, main
+from conftest import run_cli
+from farm.cli import build_parser
 from farm.errors import ConfigError
 from farm.plan.limits import (
     MAX_CELL_DRAWS,
@@ -50,11 +51,7 @@ def _raw_controls(text: str) -> list[str]:
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
     """``farm ARGV`` in-process: (exit status, stdout, stderr); nothing raw reaches them."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     assert not _raw_controls(out) and not _raw_controls(err), (out, err)
     assert "Traceback" not in err, err
     return code, out, err
