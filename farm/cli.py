@@ -64,6 +64,7 @@ def _say(text: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from farm.adaptive.texts import adaptive_dry_run_lines, run_and_summarise
     from farm.plan.compose import compose_config
     from farm.plan.convert import make_plan
     from farm.run.sweep import run_sweep
@@ -74,12 +75,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _show_config(cfg, args.cfg, args.package)
     plan = make_plan(cfg)
     if args.dry_run:
-        _say(dry_run_text(plan))
+        _say("\n".join([dry_run_text(plan), *adaptive_dry_run_lines(plan)]))
         return EXIT_OK
     enabled = not (args.no_progress or args.quiet)
+    bar = lambda n, done, paths: Progress(n, done, paths, enabled=enabled)  # noqa: E731
     try:
-        report = run_sweep(plan, notify=_note, progress=lambda n, done, paths: Progress(
-            n, done, paths, enabled=enabled))
+        if plan.sweep.adaptive is not None:  # waves of runs: farm.adaptive
+            text, ok = run_and_summarise(plan, notify=_note, progress=bar)
+            return _say(text) or (EXIT_OK if ok else EXIT_FAIL)
+        report = run_sweep(plan, notify=_note, progress=bar)
     except OSError as exc:  # a read-only or full disk, a file where a directory should be
         _refuse_os_error(exc, "cannot write the store", plan.store.url)
         raise

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SEEDINGS", "cell_hash_words", "cell_keys", "key_from_words", "root_key",
-           "seeding_words"]
+__all__ = ["SEEDINGS", "cell_hash_words", "cell_keys", "key_from_words", "replicate_seed",
+           "root_key", "seeding_words"]
 
 SEEDINGS = ("common", "independent")
 SEED_MAX = 2**32 - 1  # jax.random.key keeps only 32 bits of a seed without x64
@@ -36,6 +36,21 @@ def root_key(seed: int) -> Any:
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed={seed} is out of range; allowed: [0, {SEED_MAX}]")
     return jax.random.key(seed)
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The root seed of replicate ``replicate`` of a cell (an adaptive sweep's extra paths
+    at a point it has run before): ``seed`` itself for replicate 0, else 32 bits of a
+    BLAKE2b hash of ``(seed, replicate)``. Each replicate is a stream of its own, with
+    common (or independent) seeding within it, so a point's pooled paths are
+    independent draws; it depends on nothing but the two numbers."""
+    seed, replicate = int(seed), int(replicate)
+    if replicate < 0:
+        raise ValueError(f"replicate={replicate} is out of range; allowed: >= 0")
+    if replicate == 0:
+        return seed
+    digest = hashlib.blake2b(f"replicate:{seed}:{replicate}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
 
 
 def cell_hash_words(rows: np.ndarray) -> np.ndarray:

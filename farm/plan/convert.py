@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from farm.errors import ConfigError
-from farm.plan.design import Design, SweepSpec, make_design
+from farm.plan.design import Design, SweepSpec, adaptive_design, make_design
 from farm.plan.draws import read_draws, with_draws
 from farm.plan.episodes import apply_episode
 from farm.plan.identity import config_hash, model_values, to_yaml
@@ -35,7 +36,8 @@ def sweep_spec(cfg: DictConfig) -> SweepSpec:
     return SweepSpec(method=str(sw.method), axes={str(k): v for k, v in axes.items()},
                      n_samples=int(sw.n_samples), csv=None if sw.csv is None else str(sw.csv),
                      block_cells=int(cfg.runtime.block_cells), seed=int(cfg.seed),
-                     workers=int(cfg.runtime.workers) or os.cpu_count() or 1)
+                     workers=int(cfg.runtime.workers) or os.cpu_count() or 1,
+                     adaptive=_plain(sw.adaptive) if sw.method == "adaptive" else None)
 
 
 def _with_posterior(cfg: DictConfig, design: Design) -> Design:
@@ -56,6 +58,14 @@ def _with_posterior(cfg: DictConfig, design: Design) -> Design:
     return design
 
 
+def _adaptive(cfg: DictConfig) -> Any:
+    from farm.plan.adaptivespec import adaptive_spec
+
+    if cfg.sweep.method != "adaptive":
+        return None
+    return adaptive_spec(_plain(cfg.sweep.adaptive), int(cfg.sweep.paths), _plain(cfg.sweep.axes))
+
+
 def make_plan(cfg: DictConfig) -> Plan:
     """Validate ``cfg`` and convert it, once, into a :class:`Plan`; raise
     :class:`farm.errors.ConfigError` (one line: key, value, what is allowed) on a problem."""
@@ -71,13 +81,18 @@ def make_plan(cfg: DictConfig) -> Plan:
                           paths=int(cfg.sweep.paths), store_paths=bool(cfg.store.paths))
     model = make_params(model_values(cfg.model), validate=False)
     check_cells(model, design, csv=cfg.sweep.method == "csv", value_for=lambda n: cfg.model[n])
+    if design.method == "adaptive":  # later waves go anywhere in the box: check its ends
+        ends = np.array([[float(v[i]) for v in _plain(cfg.sweep.axes).values()] for i in (0, 1)])
+        check_cells(model, adaptive_design(design.axes, ends, np.ones(2), np.zeros(2), 2),
+                    csv=False, value_for=lambda n: cfg.model[n])
     rt, st = cfg.runtime, cfg.store
     return Plan(
         name=str(cfg.name),
         model=model,
         t_dof=int(cfg.model.t_dof),
         sweep=SweepPlan(design=design, paths=int(cfg.sweep.paths), steps=int(cfg.sweep.steps),
-                        seeding=str(cfg.sweep.seeding), seed=int(cfg.seed)),
+                        seeding=str(cfg.sweep.seeding), seed=int(cfg.seed),
+                        adaptive=_adaptive(cfg)),
         runtime=RuntimePlan(workers=int(rt.workers), block_cells=int(rt.block_cells),
                             max_in_flight=int(rt.max_in_flight), retries=int(rt.retries),
                             address=None if rt.address is None else str(rt.address),

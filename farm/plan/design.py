@@ -40,8 +40,8 @@ __all__ = [
     "Block",
     "Design",
     "SweepSpec",
+    "adaptive_design",
     "cell_params",
-    "estimate_cube_bytes",
     "grid_chunks",
     "make_design",
 ]
@@ -168,6 +168,18 @@ def _sampled(method: str, names: tuple[str, ...], table: np.ndarray, block_cells
     return Design(method, names, ("cell",), (n,), (chunk,), coords, table)
 
 
+def adaptive_design(names: Sequence[str], table: np.ndarray, wave: np.ndarray,
+                    replicate: np.ndarray, chunk: int) -> Design:
+    """An adaptive sweep's cells: ``table``, the ``wave`` adding each cell and its
+    ``replicate`` (r > 0: more paths at a point, :func:`kernels.keys.replicate_seed`)."""
+    table = np.ascontiguousarray(table, dtype=np.float64)
+    coords = {"cell": np.arange(len(table)), "wave": np.asarray(wave, np.int32),
+              "replicate": np.asarray(replicate, np.int32)}
+    coords.update({a: table[:, j].copy() for j, a in enumerate(names)})
+    return Design("adaptive", tuple(names), ("cell",), (len(table),), (int(chunk),), coords,
+                  table)
+
+
 def _box(axes: dict[str, list[Any]], method: str) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = [], []
     for name, v in axes.items():
@@ -176,6 +188,13 @@ def _box(axes: dict[str, list[Any]], method: str) -> tuple[np.ndarray, np.ndarra
         lo.append(float(v[0]))
         hi.append(float(v[1]))
     return np.asarray(lo), np.asarray(hi)
+
+
+def initial_unit_design(n: int, d: int, seed: int) -> np.ndarray:
+    """``n`` scrambled Sobol' points in the unit cube (any ``n``: no balance warning)."""
+    from scipy.stats import qmc
+
+    return qmc.Sobol(d=d, scramble=True, rng=seed).random_base2(max(0, (n - 1).bit_length()))[:n]
 
 
 def _qmc(method: str, axes: dict[str, list[Any]], n_samples: int, seed: int) -> np.ndarray:
@@ -210,6 +229,7 @@ class SweepSpec:
     block_cells: int
     seed: int
     workers: int = 1
+    adaptive: dict[str, Any] | None = None  # sweep.adaptive (method adaptive)
 
 
 def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Design:
@@ -227,6 +247,11 @@ def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Desi
             raise ConfigError("sweep.axes", {}, f"at least one axis [lo, hi] for method={method}")
         table = _qmc(method, axes, int(spec.n_samples), int(spec.seed))
         design = _sampled(method, tuple(axes), table, block_cells, spec.workers)
+    elif method == "adaptive":  # wave 1, Sobol' points (farm.adaptive adds the others)
+        a, (lo, hi), n = dict(spec.adaptive or {}), _box(axes, method), 0
+        table = lo + initial_unit_design(int(a["initial_cells"]), len(lo), spec.seed) * (hi - lo)
+        n = len(table)
+        design = adaptive_design(tuple(axes), table, np.ones(n), np.zeros(n), a["block_cells"])
     elif method == "csv":
         if not spec.csv:
             raise ConfigError("sweep.csv", spec.csv, "the path of a CSV file for method=csv")
@@ -235,7 +260,7 @@ def make_design(spec: SweepSpec, *, chunks: Sequence[int] | None = None) -> Desi
         names, table = read_csv_design(spec.csv)
         design = _sampled("csv", names, table, block_cells, spec.workers)
     else:
-        raise ConfigError("sweep.method", method, "grid | lhs | sobol | csv")
+        raise ConfigError("sweep.method", method, "grid | lhs | sobol | csv | adaptive")
     if chunks is not None:
         design = design.rechunk(chunks)
     log.debug("design %s: %d cells, %d blocks of %s", method, design.n_cells, design.n_blocks,
@@ -268,14 +293,3 @@ def cell_params(model: Any, design: Design, cells: np.ndarray, *,
         swept.update({name: values[index] for name, values in design.draws.items()})
     params = block._replace(**swept)
     return validate_params(params) if validate else params
-
-
-def estimate_cube_bytes(design: Design, n_paths: int, store_paths: bool = False) -> int:
-    """Uncompressed size of the cube's data variables in bytes (float32 stats and
-    probabilities, int8 status, plus float32 per-path outputs when ``store_paths``)."""
-    from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
-
-    per_cell = 4 * (len(PATH_OUTPUTS) * len(STATS) + len(PROBABILITIES)) + 1
-    if store_paths:
-        per_cell += 4 * len(PATH_OUTPUTS) * int(n_paths)
-    return design.n_cells * per_cell

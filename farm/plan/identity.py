@@ -67,6 +67,11 @@ def hash_payload(cfg: DictConfig) -> dict[str, Any]:
     canon: dict[str, Any] = {"method": method, "axes": axes}
     if method in ("lhs", "sobol"):
         canon["n_samples"] = sweep.get("n_samples")
+    if method == "adaptive":  # what decides the waves (budgets only stop them)
+        from farm.plan.adaptivespec import BUDGET_KEYS
+
+        canon["adaptive"] = {k: v for k, v in sorted((sweep.get("adaptive") or {}).items())
+                             if k not in BUDGET_KEYS}
     if method == "csv":
         path = sweep.get("csv")
         canon["csv_sha256"] = _file_sha256(path) if path and Path(path).is_file() else path

@@ -21,7 +21,7 @@ from farm.errors import ConfigError, show_value
 __all__ = ["MAX_CELLS", "MAX_CELL_DRAWS", "MAX_CELL_PATHS", "MAX_NAME", "MAX_PATHS",
            "MAX_STEPS", "MAX_STORED_PATHS", "MAX_TABLE_VALUES", "RUNTIME_MAX",
            "check_cell_draws", "check_design_size", "check_name", "check_text",
-           "sampled_cells"]
+           "estimate_cube_bytes", "sampled_cells"]
 
 MAX_CELLS = 10_000_000  # cells of one design (grid product, n_samples, CSV rows)
 MAX_TABLE_VALUES = 50_000_000  # cells x swept axes in the design table (400 MB of float64)
@@ -103,3 +103,14 @@ def check_design_size(key: str, value: Any, n_cells: int, n_axes: int, *, paths:
                           f"invalid config sweep.paths={paths}: {n_cells:,} cells x {paths:,} "
                           f"paths = {n_cells * paths:,}; allowed: cells x paths at most "
                           f"{limit:,} {what}")
+
+
+def estimate_cube_bytes(design: Any, n_paths: int, store_paths: bool = False) -> int:
+    """Uncompressed size of the cube's data variables in bytes (float32 stats and
+    probabilities, int8 status, plus float32 per-path outputs when ``store_paths``)."""
+    from kernels.outputs import PATH_OUTPUTS, PROBABILITIES, STATS
+
+    per_cell = 4 * (len(PATH_OUTPUTS) * len(STATS) + len(PROBABILITIES)) + 1
+    if store_paths:
+        per_cell += 4 * len(PATH_OUTPUTS) * int(n_paths)
+    return design.n_cells * per_cell

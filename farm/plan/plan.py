@@ -25,6 +25,7 @@ class SweepPlan:
     steps: int
     seeding: str  # common | independent
     seed: int  # root PRNG seed
+    adaptive: Any = None  # farm.plan.adaptivespec.AdaptiveSpec of method=adaptive, else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class Plan:
         """The same plan with another block layout (an existing store's, on resume)."""
         sweep = dataclasses.replace(self.sweep, design=self.design.rechunk(chunks))
         return dataclasses.replace(self, sweep=sweep)
+
+    def with_design(self, design: Design) -> Plan:
+        """The same plan over other cells (an adaptive sweep's cells so far)."""
+        return dataclasses.replace(self, sweep=dataclasses.replace(self.sweep, design=design))
 
     def cell_params(self, cells) -> Any:
         """Stacked model parameters of flat cell indices ``cells``."""

@@ -45,8 +45,8 @@ __all__ = [
     "register_configs",
 ]
 
-METHODS = ("grid", "lhs", "sobol", "csv")
-SAMPLED_METHODS = ("lhs", "sobol", "csv")
+METHODS = ("grid", "lhs", "sobol", "csv", "adaptive")
+SAMPLED_METHODS = ("lhs", "sobol", "csv", "adaptive")
 SEEDINGS = ("common", "independent")
 
 
@@ -79,6 +79,41 @@ ModelConfig = dataclasses.make_dataclass(
 
 
 @dataclass
+class AdaptiveConfig:
+    """An adaptive sweep's waves (``sweep.method=adaptive``; farm.plan.adaptivespec).
+
+    var: the probability whose level set is sought (``p_systemic``...).
+    level: the level (0 < level < 1) the frontier is drawn at.
+    initial_cells: wave 1, a scrambled Sobol' design over the axes' ``[lo, hi]``.
+    wave_cells: cells per later wave (new positions plus more paths at old ones).
+    block_cells: cells per block and per chunk; every wave is a whole number of blocks.
+    max_cells: cell budget (all waves; a cell is ``sweep.paths`` paths at one point).
+    max_waves: wave budget.
+    max_paths: most paths at one point (its replicates pooled).
+    paths_share: at most this share of a wave adds paths to earlier points.
+    stop_flips: the frontier stopped moving when a wave changes the side of fewer than
+        this share of reference points ...
+    stop_waves: ... in this many waves in a row.
+    max_minutes: wall-clock budget in minutes (0: none); stops between waves.
+    candidates: Sobol' candidates scored per wave.
+    """
+
+    var: str = "p_systemic"
+    level: float = 0.5
+    initial_cells: int = 256
+    wave_cells: int = 128
+    block_cells: int = 16
+    max_cells: int = 2048
+    max_waves: int = 16
+    max_paths: int = 640
+    paths_share: float = 0.5
+    stop_flips: float = 0.01
+    stop_waves: int = 2
+    max_minutes: float = 0.0
+    candidates: int = 4096
+
+
+@dataclass
 class SweepConfig:
     """The design of cells and the Monte Carlo size of each cell.
 
@@ -97,6 +132,7 @@ class SweepConfig:
         ``posterior.csv``: the draws of the uncertain parameters (farm.plan.draws).
     posterior_draws: sweep the grid once per each of the first N draws (a last ``draw``
         dimension); 0 = no draws (one parameter set).
+    adaptive: the waves of ``method=adaptive`` (:class:`AdaptiveConfig`).
     """
 
     method: str = "grid"
@@ -108,6 +144,7 @@ class SweepConfig:
     seeding: str = "common"
     posterior: Optional[str] = None  # noqa: UP045
     posterior_draws: int = 0
+    adaptive: AdaptiveConfig = field(default_factory=AdaptiveConfig)
 
 
 @dataclass

@@ -184,7 +184,11 @@ def _check_sweep(cfg: DictConfig) -> None:
         if not sw.csv:
             raise ConfigError("sweep.csv", sw.csv, "the path of a CSV file for method=csv")
         return
-    if sw.method in ("lhs", "sobol"):
+    if sw.method == "adaptive":
+        from farm.plan.adaptivespec import adaptive_spec
+
+        adaptive_spec(OmegaConf.to_container(sw.adaptive, resolve=True), int(sw.paths))
+    if sw.method in ("lhs", "sobol", "adaptive"):
         if not axes:
             raise ConfigError("sweep.axes", axes, f"at least one axis [lo, hi] for "
                               f"method={sw.method}")
@@ -200,6 +204,9 @@ def _check_sweep(cfg: DictConfig) -> None:
         shape = " x ".join(str(len(values)) for values in axes.values())
         check_design_size("sweep.axes", shape or "{}", math.prod(len(v) for v in axes.values()),
                           len(axes), **size)
+    elif sw.method == "adaptive":
+        check_design_size("sweep.adaptive.max_cells", sw.adaptive.max_cells,
+                          int(sw.adaptive.max_cells), len(axes), **size)
     else:
         check_design_size("sweep.n_samples", sw.n_samples,
                           sampled_cells(sw.method, sw.n_samples), len(axes), **size)

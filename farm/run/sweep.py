@@ -108,15 +108,23 @@ ProgressFactory = Callable[[int, int, int], ProgressLike]
 def _tasks(plan: Plan, todo: list[int]) -> Iterator[BlockTask]:
     """Build block tasks lazily (nothing accumulates over all cells). No JAX here: the
     worker makes the keys (:func:`kernels.keys.key_from_words`)."""
-    from kernels.keys import seeding_words
+    from kernels.keys import replicate_seed, seeding_words
 
     design = plan.design
     block_cells = math.prod(design.chunks)
+    replicate = design.coords.get("replicate")  # adaptive sweeps: one replicate per block
     for i in todo:
         block = design.block(i)
         cells = np.asarray(block.cells)
         padded = np.concatenate([cells, np.repeat(cells[-1:], block_cells - len(cells))])
-        yield BlockTask(block=block, params=plan.cell_params(padded), seed=plan.sweep.seed,
+        seed = plan.sweep.seed
+        if replicate is not None:
+            reps = np.unique(np.asarray(replicate)[cells])
+            if len(reps) != 1:
+                raise ValueError(f"block {i} mixes replicates {reps.tolist()}: an adaptive "
+                                 "wave must put each replicate in whole blocks")
+            seed = replicate_seed(seed, int(reps[0]))
+        yield BlockTask(block=block, params=plan.cell_params(padded), seed=seed,
                         hash_words=seeding_words(plan.sweep.seeding, design.table[padded]),
                         n_paths=plan.sweep.paths, n_steps=plan.sweep.steps, t_dof=plan.t_dof,
                         dtype="float32", store_paths=plan.store.paths, axes=tuple(design.axes))

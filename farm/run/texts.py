@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from farm.plan.design import estimate_cube_bytes
+from farm.plan.limits import estimate_cube_bytes
 from farm.plan.plan import Plan
 from farm.plan.targets import PLAUSIBLE, QUANTITIES, implausibility, per_path_quantities
 from farm.run.sweep import RunReport

@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 from farm.errors import ConfigError
 from farm.plan.compose import compose_config
 from farm.plan.convert import make_plan, sweep_spec
-from farm.plan.design import cell_params, estimate_cube_bytes, grid_chunks, make_design
+from farm.plan.design import cell_params, grid_chunks, make_design
 from farm.plan.identity import model_values
+from farm.plan.limits import estimate_cube_bytes
 from kernels.keys import key_from_words, root_key, seeding_words
 from kernels.params import (
     VECTOR_FIELDS,

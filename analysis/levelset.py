@@ -1,0 +1,131 @@
+"""A surrogate of a probability's level set on scattered cells (adaptive sweeps).
+
+Cells are points ``u`` (unit coordinates of the swept axes) with ``k`` of ``n`` paths
+showing an event (``systemic``...). Cells with the same parameters (an adaptive sweep's
+replicates: more paths at one point) are pooled first (:func:`pooled_counts`). A
+Gaussian process (scikit-learn) is fitted to the empirical logit of each point's
+probability, with each point's own binomial variance on its diagonal (delta method:
+``1 / (n p (1 - p))`` with the half-count-smoothed ``p``), so it smooths the Monte Carlo
+noise instead of fitting it. Its predictive standard deviation holds both errors: the
+Monte Carlo error of the cells near a point and the surrogate's own (how far the point
+is from any cell). Hyperparameters (an anisotropic RBF, a constant and a white-noise
+term) are fitted on at most :data:`HYPER_POINTS` points, then the process is
+conditioned on every point with them fixed: a fit on 2,000 points takes seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HYPER_POINTS", "LevelSetFit", "fit_level_set", "logit", "pooled_counts",
+           "wilson_straddles"]
+
+Z95 = 1.959964
+HYPER_POINTS = 400
+"""Points the hyperparameters are fitted on (every point when there are fewer; else an
+evenly strided subset in the order given, so the fit is deterministic)."""
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.asarray(p, float)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass(frozen=True)
+class LevelSetFit:
+    """A fitted surface of logit p over the unit cube; ``predict(u) -> (mean, sd)`` in
+    logit units; :meth:`probability` gives p with its 95 % band."""
+
+    model: Any
+    center: float
+    scale: float
+
+    def predict(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = np.atleast_2d(np.asarray(u, float))
+        out_m, out_s = np.empty(len(u)), np.empty(len(u))
+        for s in range(0, len(u), 8192):  # bounded memory: (8192, N) cross-covariance
+            m, sd = self.model.predict(u[s:s + 8192], return_std=True)
+            out_m[s:s + 8192], out_s[s:s + 8192] = m, sd
+        return self.center + self.scale * out_m, self.scale * out_s
+
+    def probability(self, u: np.ndarray, z: float = Z95
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(p, lower, upper) at ``u``: the fitted probability and its band (mean -/+ z sd
+        on the logit scale, mapped back)."""
+        mean, sd = self.predict(u)
+        expit = _expit
+        return expit(mean), expit(mean - z * sd), expit(mean + z * sd)
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, float)))
+
+
+def pooled_counts(X: np.ndarray, k: np.ndarray, n: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pool cells with identical parameter rows: ``(rows, k, n, count)`` per distinct row
+    (in order of first appearance), ``count`` the cells pooled. Cells with a non-finite
+    ``k`` (a failed cell: NaN never becomes a number) are left out."""
+    X, k, n = np.asarray(X, float), np.asarray(k, float), np.asarray(n, float)
+    ok = np.isfinite(k) & np.all(np.isfinite(X), axis=1)
+    X, k, n = X[ok], k[ok], n[ok]
+    if not len(X):
+        return X, k, n, np.zeros(0, int)
+    _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(first)  # groups in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    g = rank[inverse]
+    m = len(first)
+    kk, nn = np.zeros(m), np.zeros(m)
+    np.add.at(kk, g, k)
+    np.add.at(nn, g, n)
+    count = np.bincount(g, minlength=m)
+    return X[first[order]], kk, nn, count
+
+
+def fit_level_set(u: np.ndarray, k: np.ndarray, n: np.ndarray, seed: int = 0,
+                  hyper_points: int = HYPER_POINTS) -> LevelSetFit:
+    """Fit logit p over unit coordinates ``u (points, d)`` from ``k`` of ``n`` paths."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    u, k, n = np.asarray(u, float), np.asarray(k, float), np.asarray(n, float)
+    if u.ndim != 2 or len(u) != len(k) or len(k) != len(n) or len(u) < 2 or np.any(n < 1):
+        raise ValueError("fit_level_set needs u (points >= 2, d) and k, n per point, n >= 1")
+    p = (k + 0.5) / (n + 1.0)  # never 0 or 1: a finite logit and variance
+    y = logit(p)
+    var = 1.0 / (n * p * (1.0 - p))
+    center, scale = float(np.mean(y)), float(np.std(y)) or 1.0
+    yz, alpha = (y - center) / scale, var / scale**2
+    d = u.shape[1]
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(np.full(d, 0.3), (1e-2, 1e1))
+              + WhiteKernel(1e-3, (1e-6, 1e-1)))
+    sub = np.arange(len(u))
+    if len(u) > hyper_points:
+        sub = np.linspace(0, len(u) - 1, hyper_points).round().astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp = GaussianProcessRegressor(kernel, alpha=alpha[sub], n_restarts_optimizer=2,
+                                      random_state=seed)
+        gp.fit(u[sub], yz[sub])
+        if len(sub) < len(u):  # condition on every point with those hyperparameters
+            gp = GaussianProcessRegressor(gp.kernel_, alpha=alpha, optimizer=None)
+            gp.fit(u, yz)
+    return LevelSetFit(gp, center, scale)
+
+
+def wilson_straddles(k: np.ndarray, n: np.ndarray, level: float) -> np.ndarray:
+    """Points whose Wilson 95 % interval of p straddles ``level``: their Monte Carlo
+    error, not their position, decides on which side of the level they lie."""
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    p = k / n
+    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
+    mid = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    return (mid - half < level) & (level < mid + half)

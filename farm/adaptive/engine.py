@@ -1,0 +1,288 @@
+"""Run (or resume) an adaptive sweep: waves of ordinary farm runs appending cells to one cube.
+
+Wave 1 is the plan's own design (Sobol' points over the axes' box). After each wave the
+surrogate (:mod:`analysis.levelset`) is fitted to every cell so far, the stopping rules
+are checked, and the next wave's cells (:func:`farm.adaptive.waves.next_wave`) are
+appended to the cube (:func:`farm.store.grow.grow_cube`, whole blocks) and run by
+:func:`farm.run.sweep.run_sweep`, which computes only the pending blocks.
+
+The decisions are recorded in the cube's ``adaptive`` attr (JSON: the settings, every
+wave's cells, picks, criterion and time, and why the waves stopped) and every cell
+carries its ``wave`` and ``replicate``. A wave's cells depend only on the cells before
+it (seeded fits and Sobol' candidates), so a run killed at any point and run again
+ends with the same cube as an uninterrupted one: a wave appended but not run is run,
+a wave run but not recorded is recorded, and nothing computed is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from farm.adaptive.acquire import frontier_flips
+from farm.adaptive.waves import CellsSoFar, fit_cells, next_wave
+from farm.plan.adaptivespec import AdaptiveSpec
+from farm.plan.design import adaptive_design
+from farm.plan.plan import Plan
+from farm.run.sweep import RunReport, run_sweep
+from farm.store.cube import DONE_STATUSES, Cube, cube_exists, open_existing
+from farm.store.grow import grow_cube
+from farm.store.lock import StoreLock
+
+__all__ = ["AdaptiveReport", "WaveRecord", "read_state", "run_adaptive"]
+
+log = logging.getLogger(__name__)
+
+STATE_ATTR = "adaptive"
+REFERENCE_POINTS = 4096  # Sobol' points the stopping criterion is measured on
+REFERENCE_SEED = 20251010
+
+
+@dataclass
+class WaveRecord:
+    """One wave: cells ``[start, stop)`` of the cube, ``new_points`` new positions and
+    ``more_paths`` cells of extra paths; after it ran: ``flips`` (share of reference points
+    whose side of the level the wave changed; None for wave 1), ``points`` (distinct
+    positions so far), ``path_steps`` (all waves so far) and its wall ``seconds``."""
+
+    k: int
+    start: int
+    stop: int
+    new_points: int
+    more_paths: int
+    straddling: int = 0
+    done: bool = False
+    flips: float | None = None
+    points: int = 0
+    path_steps: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class AdaptiveReport:
+    url: str
+    waves: list[WaveRecord]
+    stopped: str
+    runs: list[RunReport] = field(default_factory=list)  # the sweeps run in this session
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.runs)
+
+    @property
+    def n_cells(self) -> int:
+        return self.waves[-1].stop if self.waves else 0
+
+
+def read_state(cube: Cube) -> dict[str, Any] | None:
+    raw = cube.attrs.get(STATE_ATTR)
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _write_state(cube: Cube, spec: AdaptiveSpec, waves: list[WaveRecord], stopped: str) -> None:
+    cube._update_attrs({STATE_ATTR: json.dumps(
+        {"settings": spec.to_dict(), "criterion": _criterion(spec),
+         "waves": [asdict(w) for w in waves], "stopped": stopped})})
+
+
+def _criterion(spec: AdaptiveSpec) -> str:
+    return (f"stop when {spec.stop_waves} wave(s) in a row change the side of "
+            f"{spec.var} >= {spec.level} at fewer than {100 * spec.stop_flips:g} % of "
+            f"{REFERENCE_POINTS} Sobol' reference points, or at {spec.max_cells} cells, "
+            f"{spec.max_waves} waves" + (f" or {spec.max_minutes:g} minutes"
+                                         if spec.max_minutes else ""))
+
+
+def _cells(cube: Cube, plan: Plan, spec: AdaptiveSpec) -> tuple[Any, CellsSoFar]:
+    """(the design of the cube's cells, what they showed so far)."""
+    g = cube.group
+    table = np.stack([np.asarray(g[a][...], float) for a in plan.design.axes], axis=1)
+    wave, rep = np.asarray(g["wave"][...]), np.asarray(g["replicate"][...])
+    design = adaptive_design(plan.design.axes, table, wave, rep, cube.chunks[0])
+    status = cube.cell_status()
+    p = np.asarray(cube._array(spec.var)[...], float)
+    k = np.where(np.isin(status, DONE_STATUSES), np.round(p * plan.sweep.paths), np.nan)
+    return design, CellsSoFar(table, rep, k, plan.sweep.paths, np.asarray(spec.lo),
+                              np.asarray(spec.hi))
+
+
+def _stop_reason(waves: list[WaveRecord], spec: AdaptiveSpec) -> str:
+    last = waves[-1]
+    recent = [w.flips for w in waves[-spec.stop_waves:] if w.flips is not None]
+    if len(recent) == spec.stop_waves and max(recent) < spec.stop_flips:
+        return (f"the frontier stopped moving: the last {spec.stop_waves} wave(s) changed "
+                f"the side of the level at {', '.join(f'{100 * f:.2g} %' for f in recent)} "
+                f"of the reference points (< {100 * spec.stop_flips:g} %)")
+    if last.stop + spec.block_cells > spec.max_cells:
+        return f"the cell budget is spent ({last.stop} of max_cells={spec.max_cells})"
+    if last.k >= spec.max_waves:
+        return f"max_waves={spec.max_waves} reached"
+    spent = sum(w.seconds for w in waves)
+    if spec.max_minutes and spent >= 60 * spec.max_minutes:
+        return f"the time budget is spent ({spent / 60:.1f} of max_minutes={spec.max_minutes:g})"
+    return ""
+
+
+def run_adaptive(plan: Plan, *, progress: Any = None,
+                 notify: Callable[[str], None] = log.info) -> AdaptiveReport:
+    """Run (or resume) the adaptive sweep of ``plan`` (its design is wave 1; its settings
+    ``plan.sweep.adaptive``). ``progress``/``notify`` as :func:`farm.run.sweep.run_sweep`'s."""
+    from farm.run.dispatch import start_ray
+
+    spec = plan.sweep.adaptive
+    if spec is None:
+        raise ValueError("run_adaptive needs a plan of sweep.method=adaptive")
+    t0 = time.perf_counter()
+    url = plan.store.url
+    report = AdaptiveReport(url, [], "")
+    ray_here = False
+    try:
+        if not plan.runtime.address:
+            ray_here, _ = start_ray(None, plan.runtime.workers)
+        _waves(plan, spec, report, progress, notify)
+    finally:
+        if ray_here:
+            import ray
+
+            ray.shutdown()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _run_wave(plan: Plan, design: Any, w: WaveRecord, progress: Any,
+              notify: Callable[[str], None], report: AdaptiveReport) -> bool:
+    what = (f"{w.new_points} new points" + (f" + {w.more_paths} cells of more paths at "
+                                           "earlier points" if w.more_paths else ""))
+    notify(f"farm: adaptive wave {w.k}: {what} (cells {w.start}-{w.stop - 1})")
+    t = time.perf_counter()
+    run = run_sweep(plan.with_design(design), progress=progress, notify=lambda _: None)
+    report.runs.append(run)
+    w.seconds += time.perf_counter() - t
+    return run.ok
+
+
+def _reference(d: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    return qmc.Sobol(d, scramble=True, rng=REFERENCE_SEED).random(REFERENCE_POINTS)
+
+
+def _through(cells: CellsSoFar, wave: np.ndarray, k: int) -> CellsSoFar:
+    """The cells of waves 1..k."""
+    keep = np.asarray(wave) <= k
+    return CellsSoFar(cells.table[keep], cells.replicate[keep], cells.k[keep], cells.paths,
+                      cells.lo, cells.hi)
+
+
+def _wave_line(w: WaveRecord, spec: AdaptiveSpec) -> str:
+    moved = "" if w.flips is None else f"; the frontier moved at {100 * w.flips:.2g} % of " \
+        "the reference points"
+    return (f"farm: adaptive wave {w.k} done in {w.seconds:.0f} s: {w.stop} cells at "
+            f"{w.points} points, {w.straddling} straddling {spec.var}={spec.level:g}{moved}")
+
+
+class _Waves:
+    """The loop of :func:`run_adaptive` over one cube."""
+
+    def __init__(self, plan: Plan, spec: AdaptiveSpec, report: AdaptiveReport, progress: Any,
+                 notify: Callable[[str], None]) -> None:
+        self.plan, self.spec, self.report = plan, spec, report
+        self.progress, self.notify = progress, notify
+        self.url, self.opts = plan.store.url, plan.store.storage_options()
+        self.fits: dict[int, Any] = {}
+        self.ref = _reference(len(plan.design.axes))
+
+    def save(self, cube: Cube, waves: list[WaveRecord], stopped: str = "") -> None:
+        with StoreLock(self.url, self.opts):
+            _write_state(cube, self.spec, waves, stopped)
+
+    def fit(self, cells: CellsSoFar, wave: np.ndarray, k: int) -> Any:
+        if k not in self.fits:
+            self.fits[k] = fit_cells(_through(cells, wave, k), self.plan.sweep.seed)
+        return self.fits[k]
+
+    def finish(self, w: WaveRecord, cells: CellsSoFar, wave: np.ndarray) -> None:
+        """Record a wave that ran: its fit, how far the frontier moved, the budget spent."""
+        t = time.perf_counter()
+        after = self.fit(cells, wave, w.k)
+        if w.k > 1:
+            before = self.fit(cells, wave, w.k - 1)
+            w.flips = frontier_flips(before, after, self.spec.level, self.ref)
+        done = _through(cells, wave, w.k)
+        w.points = len(done.pooled()[0])
+        w.path_steps = int(w.stop) * self.plan.sweep.paths * self.plan.sweep.steps
+        w.seconds += time.perf_counter() - t
+        w.done = True
+
+    def run(self) -> None:
+        plan, spec, report = self.plan, self.spec, self.report
+        ran: set[int] = set()
+        if not cube_exists(self.url, self.opts) or plan.store.overwrite:  # wave 1 creates it
+            w1 = WaveRecord(1, 0, plan.design.n_cells, plan.design.n_cells, 0)
+            ok = _run_wave(plan, plan.design, w1, self.progress, self.notify, report)
+            report.waves = [w1]
+            if not ok:
+                return
+            ran.add(1)
+            plan = dataclasses.replace(plan, store=dataclasses.replace(plan.store,
+                                                                       overwrite=False))
+            self.plan = plan
+            waves = [w1]
+        else:
+            state = read_state(open_existing(self.url, self.opts)) or {"waves": []}
+            waves = [WaveRecord(**w) for w in state["waves"]] or [
+                WaveRecord(1, 0, plan.design.n_cells, plan.design.n_cells, 0)]
+        report.waves = waves
+        while True:
+            cube = open_existing(self.url, self.opts)
+            design, cells = _cells(cube, plan, spec)
+            wave = design.coords["wave"]
+            w = waves[-1]
+            if design.n_cells > w.stop:  # appended, then killed before it was recorded
+                rep = design.coords["replicate"][w.stop:]
+                w = WaveRecord(w.k + 1, w.stop, design.n_cells, int(np.sum(rep == 0)),
+                               int(np.sum(rep > 0)))
+                waves.append(w)
+            if not w.done:
+                if w.k not in ran:
+                    if not _run_wave(plan, design, w, self.progress, self.notify, report):
+                        return
+                    ran.add(w.k)
+                    cube = open_existing(self.url, self.opts)
+                    design, cells = _cells(cube, plan, spec)
+                self.finish(w, cells, wave)
+                self.save(cube, waves)
+                self.notify(_wave_line(w, spec))
+            report.stopped = _stop_reason(waves, spec)
+            if report.stopped:
+                self.save(cube, waves, report.stopped)
+                return
+            room = min(spec.wave_cells, spec.max_cells - w.stop)
+            fit = self.fit(cells, wave, w.k)
+            pick = next_wave(cells, fit, spec, w.k + 1, plan.sweep.seed, room)
+            if len(pick.rows) == 0:
+                report.stopped = "no cell left to add (every candidate is taken)"
+                self.save(cube, waves, report.stopped)
+                return
+            grown = adaptive_design(
+                design.axes, np.vstack([design.table, pick.rows]),
+                np.r_[wave, np.full(len(pick.rows), w.k + 1)],
+                np.r_[design.coords["replicate"], pick.replicate], design.chunks[0])
+            with StoreLock(self.url, self.opts):
+                grow_cube(cube, grown)
+                waves.append(WaveRecord(w.k + 1, w.stop, grown.n_cells, pick.new_points,
+                                        pick.more_paths, pick.straddling))
+                _write_state(cube, spec, waves, "")
+
+
+def _waves(plan: Plan, spec: AdaptiveSpec, report: AdaptiveReport, progress: Any,
+           notify: Callable[[str], None]) -> None:
+    _Waves(plan, spec, report, progress, notify).run()

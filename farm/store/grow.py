@@ -1,0 +1,60 @@
+"""Append cells to a cube along its ``cell`` dimension (an adaptive sweep's next wave).
+
+:func:`grow_cube` resizes every array over ``cell`` to the design's cell count (the new
+cells' data are empty, their ``status`` pending), writes the cell coordinates of the
+whole design (the parameter values, ``wave``, ``replicate``), records the design in the
+attrs and consolidates the metadata. Appends are chunk-aligned: the cube's cells before
+the new ones fill whole chunks, so a new block never shares a chunk with an old one.
+Idempotent: growing a cube to the size it already has rewrites the same coordinates
+(a run killed between a resize and the next step is grown again on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import zarr
+
+from farm.store.cube import Cube
+from farm.store.layout import consolidate
+
+__all__ = ["grow_cube"]
+
+log = logging.getLogger(__name__)
+
+CELL_DIM = "cell"
+
+
+def grow_cube(cube: Cube, design: Any) -> int:
+    """Grow ``cube`` to hold ``design``'s cells (the cube's cells must be the design's
+    first ones, in whole chunks); returns the number of cells added (0 when none)."""
+    old, new = int(cube.shape[0]), int(design.n_cells)
+    chunk = int(cube.chunks[0])
+    if tuple(cube.cell_dims) != (CELL_DIM,) or tuple(design.cell_dims) != (CELL_DIM,):
+        raise ValueError(f"{cube.url}: only a cube over one {CELL_DIM!r} dimension grows")
+    if new < old:
+        raise ValueError(f"{cube.url} holds {old} cells; the design has only {new}")
+    if old % chunk and new > old:
+        raise ValueError(f"{cube.url}: {old} cells do not fill whole chunks of {chunk}")
+    if int(design.chunks[0]) != chunk:
+        raise ValueError(f"design chunks {design.chunks} differ from the cube's {cube.chunks}")
+    group = zarr.open_group(cube._open_group().store, mode="r+", zarr_format=3,
+                            use_consolidated=False)
+    for name, arr in group.arrays():
+        dims = tuple(arr.metadata.dimension_names or ())
+        if not dims or dims[0] != CELL_DIM:
+            continue
+        if arr.shape[0] != new:
+            arr.resize((new, *arr.shape[1:]))
+        if name in design.coords:  # a coordinate: laid out from the design
+            values = np.asarray(design.coords[name])
+            arr[...] = values.astype(arr.dtype)
+    cube._update_attrs({"design": json.dumps(design.to_attrs())})
+    cube._arrays, cube._group = {}, None  # handles with the old shape are stale
+    consolidate(cube.url, cube.storage_options or None)
+    if new > old:
+        log.info("%s: %d cells appended (%d -> %d)", cube.url, new - old, old, new)
+    return new - old
