@@ -21,6 +21,7 @@ from scipy import spatial, stats
 from scipy.stats import qmc
 
 from .cube import cell_table
+from .levelset import GP_METHODS, gp_function
 
 __all__ = ["bin_2d", "interpolant", "rescale", "sampled_eval"]
 
@@ -83,7 +84,7 @@ def interpolant(
     the cells, :func:`local_linear`; 1-D uses ``np.interp``) or ``nearest``. Returns a
     function of an (m, d) array of points in axis units.
     """
-    if method not in ("linear", "nearest", "local"):
+    if method not in ("linear", "nearest", "local"):  # (gp*: analysis.levelset)
         raise ValueError(f"method must be 'linear', 'nearest' or 'local', got {method!r}")
     y = np.asarray(y, float)
     g = geometry(X)
@@ -177,7 +178,10 @@ def sampled_eval(
     X, vals, axes = cell_table(ds, var, stat)
     assert vals is not None
     ok = np.isfinite(vals)
-    f = interpolant(X[ok], vals[ok], method)
+    if method in GP_METHODS:  # the level-set surrogate (analysis.levelset)
+        f = gp_function(ds, var, method)
+    else:
+        f = interpolant(X[ok], vals[ok], method)
     free = [a for a in axes if a not in grids and a not in fixed]
     nq = n_quad if free else 1
     nodes = np.zeros((nq, len(free)))

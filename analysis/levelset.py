@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HYPER_POINTS", "LevelSetFit", "fit_level_set", "logit", "pooled_counts",
-           "wilson_straddles"]
+__all__ = ["GP_METHODS", "HYPER_POINTS", "LevelSetFit", "cube_fit", "fit_level_set",
+           "gp_function", "logit", "pooled_counts", "wilson_straddles"]
 
 Z95 = 1.959964
 HYPER_POINTS = 400
@@ -129,3 +129,63 @@ def wilson_straddles(k: np.ndarray, n: np.ndarray, level: float) -> np.ndarray:
     half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
     mid = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
     return (mid - half < level) & (level < mid + half)
+
+
+GP_METHODS = ("gp", "gp_lower", "gp_upper")
+"""Scattered-cell methods of :mod:`analysis.surfaces` backed by this surrogate: the
+fitted probability, and the ends of its 95 % band (Monte Carlo and surrogate error)."""
+
+_FITS: dict[str, tuple[LevelSetFit, np.ndarray, np.ndarray]] = {}
+
+
+def _box(ds: Any, X: np.ndarray, axes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The axes' box: an adaptive cube's own ``[lo, hi]`` (its ``adaptive`` attr), else
+    the cells' range."""
+    import json
+
+    raw = ds.attrs.get("adaptive")
+    try:
+        settings = (json.loads(raw) if isinstance(raw, str) else raw or {}).get("settings", {})
+        if tuple(settings.get("axes", ())) == tuple(axes):
+            return np.asarray(settings["lo"], float), np.asarray(settings["hi"], float)
+    except (ValueError, AttributeError, KeyError):
+        pass
+    return X.min(axis=0), X.max(axis=0)
+
+
+def cube_fit(ds: Any, var: str = "p_systemic") -> tuple[LevelSetFit, np.ndarray, np.ndarray]:
+    """(fit, lo, hi): the surrogate of ``var`` (a probability) fitted to a sampled cube's
+    cells, replicates pooled, on coordinates scaled by the box ``[lo, hi]``. Cached by
+    the cells' values (a report asks one cube many questions)."""
+    import hashlib
+
+    from .cube import cell_table
+
+    if not var.startswith("p_"):
+        raise ValueError(f"method 'gp' needs a probability (p_*), got {var!r}")
+    X, p, axes = cell_table(ds, var)
+    n_paths = int(ds.attrs.get("n_paths", 0))
+    if n_paths < 1:
+        raise ValueError("the cube has no n_paths attr: cannot count paths for method 'gp'")
+    key = hashlib.blake2b(X.tobytes() + np.asarray(p).tobytes() + var.encode(),
+                          digest_size=16).hexdigest()
+    if key not in _FITS:
+        lo, hi = _box(ds, X, axes)
+        k = np.round(np.asarray(p, float) * n_paths)
+        rows, kk, nn, _ = pooled_counts(X, k, np.full(len(k), float(n_paths)))
+        span = np.where(hi > lo, hi - lo, 1.0)
+        if len(_FITS) >= 4:
+            _FITS.clear()
+        _FITS[key] = (fit_level_set((rows - lo) / span, kk, nn), lo, hi)
+    return _FITS[key]
+
+
+def gp_function(ds: Any, var: str, method: str = "gp") -> Any:
+    """``f(P) -> values`` at points ``P`` (m, axes) in axis units: the fitted probability
+    (``gp``) or its band's lower/upper end (``gp_lower``/``gp_upper``)."""
+    if method not in GP_METHODS:
+        raise ValueError(f"method must be one of {GP_METHODS}, got {method!r}")
+    fit, lo, hi = cube_fit(ds, var)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    part = GP_METHODS.index(method)
+    return lambda P: fit.probability((np.asarray(P, float) - lo) / span)[part]

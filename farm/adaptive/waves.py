@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.levelset import LevelSetFit, fit_level_set, pooled_counts
+from analysis.levelset import Z95, LevelSetFit, fit_level_set, logit, pooled_counts
 from farm.adaptive.acquire import needs_paths, propose
 from farm.plan.adaptivespec import AdaptiveSpec
 
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 NEAR_Z = 3.0
 """A point not straddling the level may fill a block of extra paths when its estimate
-is within this many standard errors of the level."""
+is within this many standard errors of the level (or the surrogate's 95 % band at it
+holds the level)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,15 @@ def fit_cells(cells: CellsSoFar, seed: int) -> LevelSetFit:
     return fit_level_set(cells.unit(rows), k, n, seed=seed)
 
 
-def _more_paths(cells: CellsSoFar, spec: AdaptiveSpec, budget: int
+def _more_paths(cells: CellsSoFar, fit: LevelSetFit, spec: AdaptiveSpec, budget: int
                 ) -> tuple[list[np.ndarray], list[int], int]:
-    """Rows and replicate numbers of the extra-path cells, whole blocks per replicate."""
+    """Rows and replicate numbers of the extra-path cells, whole blocks per replicate:
+    the points whose Wilson interval straddles the level, most undecided first; a block
+    is filled up with the next most undecided points near the level (within
+    :data:`NEAR_Z` standard errors, or inside the surrogate's band)."""
     rows, k, n, count = cells.pooled()
+    mean, sd = fit.predict(cells.unit(rows))
+    in_band = np.abs(mean - logit(spec.level)) < Z95 * sd
     block = spec.block_cells
     room = n + cells.paths <= spec.max_paths
     p = k / n
@@ -83,7 +89,8 @@ def _more_paths(cells: CellsSoFar, spec: AdaptiveSpec, budget: int
         group = [int(i) for i in order if count[i] == r]
         if len(group) % block:  # fill the block with the next most undecided points
             extra = [int(i) for i in np.argsort(z, kind="stable")
-                     if count[i] == r and room[i] and not straddle[i] and z[i] < NEAR_Z]
+                     if count[i] == r and room[i] and not straddle[i]
+                     and (z[i] < NEAR_Z or in_band[i])]
             group += extra[: block - len(group) % block]
         group = group[: len(group) // block * block]
         group = group[: (budget - len(picked_rep)) // block * block]
@@ -100,7 +107,7 @@ def next_wave(cells: CellsSoFar, fit: LevelSetFit, spec: AdaptiveSpec, wave: int
     block, d = spec.block_cells, cells.table.shape[1]
     m = max_new // block * block
     share = int(m * spec.paths_share) // block * block
-    path_rows, path_rep, straddling = _more_paths(cells, spec, share)
+    path_rows, path_rep, straddling = _more_paths(cells, fit, spec, share)
     m_new = m - len(path_rep)
     rows_done, _, _, _ = cells.pooled()
     unit = propose(fit, spec.level, m_new, d, seed=seed + 7919 * wave,
