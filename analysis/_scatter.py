@@ -20,12 +20,20 @@ import xarray as xr
 from scipy import spatial, stats
 from scipy.stats import qmc
 
-from .cube import cell_table
+from .cube import cell_table, is_adaptive
 from .levelset import GP_METHODS, gp_function
 
-__all__ = ["bin_2d", "interpolant", "rescale", "sampled_eval"]
+__all__ = ["bin_2d", "default_method", "interpolant", "rescale", "sampled_eval"]
 
 _REDUCERS = ("mean", "median", "min", "max")
+
+
+def default_method(ds: xr.Dataset, var: str) -> str:
+    """``gp`` for a probability of an adaptive cube (cells placed around its level set,
+    replicates at one point), ``linear`` otherwise."""
+    from kernels.outputs import PROBABILITIES
+
+    return "gp" if is_adaptive(ds) and var in PROBABILITIES else "linear"
 
 
 def check_reduce(reduce: str) -> None:
@@ -170,11 +178,12 @@ def sampled_eval(
     grids: dict[str, np.ndarray],
     fixed: Mapping[str, float],
     reduce: str,
-    method: str,
+    method: str | None,
     n_quad: int,
 ) -> np.ndarray:
     """Interpolate a sampled cube on the cartesian product of ``grids`` (axis -> values),
     ``fixed`` axes at their value, the remaining axes reduced over quadrature nodes."""
+    method = method or default_method(ds, var)
     X, vals, axes = cell_table(ds, var, stat)
     assert vals is not None
     ok = np.isfinite(vals)

@@ -48,6 +48,7 @@ __all__ = [
     "cell_table",
     "cell_values",
     "cube_info",
+    "is_adaptive",
     "is_grid",
     "open_cube",
 ]
@@ -95,6 +96,11 @@ def cell_dims_of(ds: xr.Dataset) -> tuple[str, ...]:
 def is_grid(ds: xr.Dataset) -> bool:
     """True for grid cubes (one dimension per axis), False for sampled cubes (``cell`` dim)."""
     return "cell" not in cell_dims_of(ds)
+
+
+def is_adaptive(ds: xr.Dataset) -> bool:
+    """True for an adaptive sweep's cube (``sweep.method=adaptive``: cells in waves)."""
+    return _design(ds).get("method") == "adaptive"
 
 
 def axes_of(ds: xr.Dataset) -> tuple[str, ...]:

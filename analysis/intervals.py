@@ -99,15 +99,31 @@ def with_probability_bounds(ds: xr.Dataset, var: str) -> xr.Dataset:
     return ds.assign({str(lo.name): lo, str(hi.name): hi})
 
 
+def _surrogate_band(ds: xr.Dataset, var: str, kwargs: dict[str, Any]) -> bool:
+    """Whether a band is the level-set surrogate's (an adaptive cube's probability, with
+    no other method asked for) rather than the Wilson bounds' surfaces."""
+    from ._scatter import default_method
+
+    method = kwargs.pop("method", None)
+    if method is not None and method != "gp":
+        kwargs["method"] = method
+        return False
+    return default_method(ds, var) == "gp" or method == "gp"
+
+
 def critical_leverage_band(ds: xr.Dataset, level: float = 0.5, var: str = "p_systemic",
                            axis: str = "leverage", **kwargs: Any
                            ) -> tuple[xr.DataArray, xr.DataArray]:
     """Monte Carlo 95 % band of :func:`analysis.critical_leverage`: ``(early, late)``, the
     critical ``axis`` of the upper Wilson bound of ``var`` (it reaches ``level`` first)
     and of the lower bound (last). NaN where a bound never reaches ``level``. Keyword
-    arguments go to :func:`analysis.critical_leverage`."""
+    arguments go to :func:`analysis.critical_leverage`. For an adaptive cube (method
+    ``gp``) the bounds are the surrogate's 95 % band: Monte Carlo and surrogate error."""
     from .surfaces import critical_leverage
 
+    if _surrogate_band(ds, var, kwargs):  # the surrogate's band: Monte Carlo + surrogate
+        return (critical_leverage(ds, level, var, axis, method="gp_upper", **kwargs),
+                critical_leverage(ds, level, var, axis, method="gp_lower", **kwargs))
     dsb = with_probability_bounds(ds, var)
     lo, hi = bound_names(var)
     return (critical_leverage(dsb, level, hi, axis, **kwargs),
@@ -120,6 +136,9 @@ def surface_band(ds: xr.Dataset, var: str, x: str, y: str, **kwargs: Any
     (:func:`analysis.surface` keywords), e.g. for a heatmap's frontier band."""
     from .surfaces import surface
 
+    if _surrogate_band(ds, var, kwargs):
+        return (surface(ds, var, x, y, method="gp_lower", **kwargs),
+                surface(ds, var, x, y, method="gp_upper", **kwargs))
     dsb = with_probability_bounds(ds, var)
     lo, hi = bound_names(var)
     return surface(dsb, lo, x, y, **kwargs), surface(dsb, hi, x, y, **kwargs)

@@ -5,7 +5,11 @@ other axes not plotted are reduced (``mean`` = marginal over the grid, or ``medi
 ``min``, ``max``). Sampled cubes (``cell`` dim) are evaluated on a regular grid by
 one of (see :mod:`analysis._scatter`; coordinates rescaled to [0, 1] per axis):
 
-* ``method="linear"`` (default): barycentric interpolation on the Delaunay
+* ``method="gp"`` (the default for a probability of an adaptive cube): the level-set
+  surrogate of :mod:`analysis.levelset` (a Gaussian process on logit p with each
+  cell's binomial variance, replicates pooled); ``gp_lower``/``gp_upper``: the ends of
+  its 95 % band (Monte Carlo and surrogate error together).
+* ``method="linear"`` (default otherwise): barycentric interpolation on the Delaunay
   triangulation of the cells, like ``scipy.interpolate.griddata`` (exact at the
   cells; local linear regression outside their convex hull).
 * ``method="local"``: local linear regression on the 16 nearest cells
@@ -32,7 +36,7 @@ import contourpy
 import numpy as np
 import xarray as xr
 
-from ._scatter import bin_2d, check_reduce, sampled_eval
+from ._scatter import bin_2d, check_reduce, default_method, sampled_eval
 from .cube import axes_of, cell_table, cell_values, is_grid
 
 __all__ = [
@@ -46,6 +50,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_REGRID = 2_000_000
+"""Most points :func:`regrid` evaluates a sampled cube on with one ``resolution`` for
+every axis (six axes at 21 points would be 86 million): fewer points per axis beyond."""
 
 
 def _check_axes(axes: tuple[str, ...], *names: str) -> None:
@@ -92,7 +100,7 @@ def surface(
     fixed: Mapping[str, float] | None = None,
     reduce: str = "mean",
     *,
-    method: str = "linear",
+    method: str | None = None,
     resolution: int | None = None,
     fixed_tol: float = 0.1,
     n_quad: int = 64,
@@ -148,7 +156,7 @@ def _sampled_surface(
     out.attrs.update(
         {
             "fixed": dict(fixed),
-            "method": method,
+            "method": method or default_method(ds, var),
             "reduced": [a for a in axes if a not in (x, y, *fixed)],
         }
     )
@@ -201,7 +209,7 @@ def value_at(
     point: Mapping[str, float],
     stat: str | None = None,
     *,
-    method: str = "linear",
+    method: str | None = None,
     n_quad: int = 64,
 ) -> float:
     """``var`` at one point of parameter space (axis -> value): nearest grid value, or
@@ -221,7 +229,7 @@ def regrid(
     *,
     stat: str | None = None,
     resolution: int | Mapping[str, int] = 21,
-    method: str = "linear",
+    method: str | None = None,
 ) -> xr.DataArray:
     """``var`` on a regular grid over all axes (grid cubes: returned as stored).
 
@@ -232,6 +240,11 @@ def regrid(
         return cell_values(ds, var, stat).load()
     X, _, axes = cell_table(ds)
     res = resolution if isinstance(resolution, Mapping) else dict.fromkeys(axes, resolution)
+    if not isinstance(resolution, Mapping) and resolution ** len(axes) > MAX_REGRID:
+        res = dict.fromkeys(axes, max(2, int(MAX_REGRID ** (1 / len(axes)))))
+        log.info("regrid: %d points per axis over %d axes (%d^%d would exceed %d points); "
+                 "pass resolution={axis: n} to choose", res[axes[0]], len(axes), resolution,
+                 len(axes), MAX_REGRID)
     grids = {
         a: np.linspace(X[:, j].min(), X[:, j].max(), int(res.get(a, 21)))
         for j, a in enumerate(axes)
@@ -277,7 +290,7 @@ def critical_leverage(
     fixed: Mapping[str, float] | None = None,
     stat: str | None = None,
     resolution: int | Mapping[str, int] = 21,
-    method: str = "linear",
+    method: str | None = None,
 ) -> xr.DataArray:
     """Critical leverage: for every combination of the other axes, the smallest value of
     ``axis`` (leverage multiplier vs Oct 2025) at which ``var`` reaches ``level``,

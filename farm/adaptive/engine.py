@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.levelset import Z95, logit
 from farm.adaptive.acquire import frontier_flips
 from farm.adaptive.waves import CellsSoFar, fit_cells, next_wave
 from farm.plan.adaptivespec import AdaptiveSpec
@@ -49,7 +50,8 @@ REFERENCE_SEED = 20251010
 class WaveRecord:
     """One wave: cells ``[start, stop)`` of the cube, ``new_points`` new positions and
     ``more_paths`` cells of extra paths; after it ran: ``flips`` (share of reference points
-    whose side of the level the wave changed; None for wave 1), ``points`` (distinct
+    whose side of the level the wave changed; None for wave 1), ``undecided`` (share of
+    reference points where the surrogate's 95 % band holds the level), ``points`` (distinct
     positions so far), ``path_steps`` (all waves so far) and its wall ``seconds``."""
 
     k: int
@@ -60,6 +62,7 @@ class WaveRecord:
     straddling: int = 0
     done: bool = False
     flips: float | None = None
+    undecided: float | None = None
     points: int = 0
     path_steps: int = 0
     seconds: float = 0.0
@@ -185,6 +188,7 @@ def _through(cells: CellsSoFar, wave: np.ndarray, k: int) -> CellsSoFar:
 def _wave_line(w: WaveRecord, spec: AdaptiveSpec) -> str:
     moved = "" if w.flips is None else f"; the frontier moved at {100 * w.flips:.2g} % of " \
         "the reference points"
+    moved += f"; undecided at {100 * (w.undecided or 0):.2g} %"
     return (f"farm: adaptive wave {w.k} done in {w.seconds:.0f} s: {w.stop} cells at "
             f"{w.points} points, {w.straddling} straddling {spec.var}={spec.level:g}{moved}")
 
@@ -213,6 +217,8 @@ class _Waves:
         """Record a wave that ran: its fit, how far the frontier moved, the budget spent."""
         t = time.perf_counter()
         after = self.fit(cells, wave, w.k)
+        mean, sd = after.predict(self.ref)
+        w.undecided = float(np.mean(np.abs(mean - logit(self.spec.level)) < Z95 * sd))
         if w.k > 1:
             before = self.fit(cells, wave, w.k - 1)
             w.flips = frontier_flips(before, after, self.spec.level, self.ref)

@@ -40,17 +40,20 @@ def adaptive_summary_text(report: AdaptiveReport, plan: Plan) -> str:
     """One line per wave, why the waves stopped, the cost, and how to open the cube."""
     a = plan.sweep.adaptive
     lines = ["", f"farm: {plan.name} (adaptive) -> {report.url}",
-             "  wave  cells  new points  more paths  straddling  frontier moved   seconds"]
+             "  wave  cells  new points  more paths  straddling  frontier moved  undecided"
+             "  seconds"]
     for w in report.waves:
         moved = "" if w.flips is None else f"{100 * w.flips:.2g} %"
+        undecided = "" if w.undecided is None else f"{100 * w.undecided:.2g} %"
         lines.append(f"  {w.k:>4}  {w.stop:>5}  {w.new_points:>10}  {w.more_paths:>10}  "
-                     f"{w.straddling:>10}  {moved:>14}  {w.seconds:>8.0f}"
+                     f"{w.straddling:>10}  {moved:>14}  {undecided:>9}  {w.seconds:>7.0f}"
                      + ("" if w.done else "  (not finished)"))
     last = report.waves[-1] if report.waves else None
     if last is not None and last.done:
         lines.append(f"  cost : {last.stop} cells x {plan.sweep.paths} paths x "
                      f"{plan.sweep.steps} steps = {last.path_steps:.3g} path-steps at "
-                     f"{last.points} points")
+                     f"{last.points} points; the surrogate's 95 % band holds the level at "
+                     f"{100 * (last.undecided or 0):.2g} % of the box")
     if not report.ok:
         failed = sum(len(r.failed) for r in report.runs)
         lines.append(f"  FAILED: {failed} block(s) of the last wave; rerun the same command "

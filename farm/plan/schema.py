@@ -107,7 +107,7 @@ class AdaptiveConfig:
     max_waves: int = 16
     max_paths: int = 640
     paths_share: float = 0.5
-    stop_flips: float = 0.01
+    stop_flips: float = 0.002
     stop_waves: int = 2
     max_minutes: float = 0.0
     candidates: int = 4096
