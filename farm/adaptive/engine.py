@@ -135,9 +135,11 @@ def _stop_reason(waves: list[WaveRecord], spec: AdaptiveSpec) -> str:
 
 
 def run_adaptive(plan: Plan, *, progress: Any = None,
-                 notify: Callable[[str], None] = log.info) -> AdaptiveReport:
+                 notify: Callable[[str], None] = log.info,
+                 runner: Callable[..., Any] | None = None) -> AdaptiveReport:
     """Run (or resume) the adaptive sweep of ``plan`` (its design is wave 1; its settings
-    ``plan.sweep.adaptive``). ``progress``/``notify`` as :func:`farm.run.sweep.run_sweep`'s."""
+    ``plan.sweep.adaptive``). ``progress``/``notify``/``runner`` as
+    :func:`farm.run.sweep.run_sweep`'s (tests inject faults with ``runner``)."""
     from farm.run.dispatch import start_ray
 
     spec = plan.sweep.adaptive
@@ -150,7 +152,7 @@ def run_adaptive(plan: Plan, *, progress: Any = None,
     try:
         if not plan.runtime.address:
             ray_here, _ = start_ray(None, plan.runtime.workers)
-        _waves(plan, spec, report, progress, notify)
+        _Waves(plan, spec, report, progress, notify, runner).run()
     finally:
         if ray_here:
             import ray
@@ -161,12 +163,14 @@ def run_adaptive(plan: Plan, *, progress: Any = None,
 
 
 def _run_wave(plan: Plan, design: Any, w: WaveRecord, progress: Any,
-              notify: Callable[[str], None], report: AdaptiveReport) -> bool:
+              notify: Callable[[str], None], report: AdaptiveReport,
+              runner: Callable[..., Any] | None = None) -> bool:
     what = (f"{w.new_points} new points" + (f" + {w.more_paths} cells of more paths at "
                                            "earlier points" if w.more_paths else ""))
     notify(f"farm: adaptive wave {w.k}: {what} (cells {w.start}-{w.stop - 1})")
     t = time.perf_counter()
-    run = run_sweep(plan.with_design(design), progress=progress, notify=lambda _: None)
+    extra = {} if runner is None else {"runner": runner}
+    run = run_sweep(plan.with_design(design), progress=progress, notify=lambda _: None, **extra)
     report.runs.append(run)
     w.seconds += time.perf_counter() - t
     return run.ok
@@ -197,8 +201,8 @@ class _Waves:
     """The loop of :func:`run_adaptive` over one cube."""
 
     def __init__(self, plan: Plan, spec: AdaptiveSpec, report: AdaptiveReport, progress: Any,
-                 notify: Callable[[str], None]) -> None:
-        self.plan, self.spec, self.report = plan, spec, report
+                 notify: Callable[[str], None], runner: Callable[..., Any] | None) -> None:
+        self.plan, self.spec, self.report, self.runner = plan, spec, report, runner
         self.progress, self.notify = progress, notify
         self.url, self.opts = plan.store.url, plan.store.storage_options()
         self.fits: dict[int, Any] = {}
@@ -233,7 +237,8 @@ class _Waves:
         ran: set[int] = set()
         if not cube_exists(self.url, self.opts) or plan.store.overwrite:  # wave 1 creates it
             w1 = WaveRecord(1, 0, plan.design.n_cells, plan.design.n_cells, 0)
-            ok = _run_wave(plan, plan.design, w1, self.progress, self.notify, report)
+            ok = _run_wave(plan, plan.design, w1, self.progress, self.notify, report,
+                           self.runner)
             report.waves = [w1]
             if not ok:
                 return
@@ -259,7 +264,8 @@ class _Waves:
                 waves.append(w)
             if not w.done:
                 if w.k not in ran:
-                    if not _run_wave(plan, design, w, self.progress, self.notify, report):
+                    if not _run_wave(plan, design, w, self.progress, self.notify, report,
+                                     self.runner):
                         return
                     ran.add(w.k)
                     cube = open_existing(self.url, self.opts)
@@ -287,8 +293,3 @@ class _Waves:
                 waves.append(WaveRecord(w.k + 1, w.stop, grown.n_cells, pick.new_points,
                                         pick.more_paths, pick.straddling))
                 _write_state(cube, spec, waves, "")
-
-
-def _waves(plan: Plan, spec: AdaptiveSpec, report: AdaptiveReport, progress: Any,
-           notify: Callable[[str], None]) -> None:
-    _Waves(plan, spec, report, progress, notify).run()
