@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .adaptive import section as adaptive_section
 from .kernel import Row
 from .report_fair import fair_section
 
@@ -35,6 +36,8 @@ TARGETS = [  # key, label, target text, passes(value) -> bool, format
      "core's float32 peak", ">= 5 %", lambda v: v >= 0.05, "{:.1%}"),
     ("executed_fraction_of_peak", "executed kernel flop rate (lane-rounds run) / one core's "
      "float32 peak", "", lambda v: True, "{:.1%}"),
+    ("adaptive_cost_vs_grid", "adaptive sweep's path-steps / the default grid's, critical "
+     "leverage within 0.1 at every grid point", "<= 0.25", lambda v: v <= 0.25, "{:.3f}"),
 ]
 
 CHANGES_FILE = Path(__file__).with_name("changes.md")
@@ -307,6 +310,10 @@ def render(res: dict) -> str:
         "## Like-for-like baselines",
         "",
         *fair_section(res.get("fair") or {}),
+        "",
+        "## Adaptive sweep against the grid (`benchmarks.adaptive`)",
+        "",
+        *adaptive_section(res.get("adaptive") or {}),
         "",
         "## radCAD (old comparison: farm at 65,536 paths vs radCAD at 16, per path-step)",
         "",

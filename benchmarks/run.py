@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jax
 
-from . import fair, farm_bench, flops, kernel, machine, radcad_bench, report
+from . import adaptive, fair, farm_bench, flops, kernel, machine, radcad_bench, report
 from .cells import N_STEPS, radcad_cells, radcad_farm_overrides
 
 log = logging.getLogger("benchmarks")
@@ -134,10 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     rad = _radcad(sizes, args.quick, bool(farm.get("available")))
     log.info("like-for-like baselines")
     fair_res = {} if args.quick or not farm.get("available") else fair.measure()
+    log.info("adaptive sweep against the grid")
+    adapt = adaptive.measure(args.quick or not farm.get("available"))
     facts["load_at_end"] = machine.load_average()
     results = {
         **_headline(rows, rad, farm, eff),
         **{k: fair_res.get(k) for k in fair.TARGETS}, "fair": fair_res,
+        "adaptive_cost_vs_grid": adapt.get("adaptive_cost_vs_grid"), "adaptive": adapt,
         "quick": args.quick, "machine": facts, "n_steps": N_STEPS,
         "kernel": [r.to_dict() for r in rows], "compile_counts": counts,
         "round_cost": cost, "efficiency": eff, "radcad": rad, "farm": farm,

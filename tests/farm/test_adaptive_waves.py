@@ -56,7 +56,7 @@ def _waves(n_waves, seed=0):
 
 
 def test_waves_recover_the_known_frontier_and_put_most_cells_near_it():
-    spec, cells, picks = _waves(8)
+    _, cells, picks = _waves(8)
     # most new points of the later waves sit near the frontier: within 0.3 in leverage
     # of it (a band holding 20 % of the box), >= 75 % of waves 5-8's new points
     new = np.vstack([p.rows[p.replicate == 0] for p in picks[3:]])
