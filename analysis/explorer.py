@@ -139,6 +139,9 @@ def explorer_data(ds: xr.Dataset, level: float = 0.5, fan_cells: int = 0) -> dic
     }
     if not grid:
         data["points"] = {a: _round(ds[a].values, 6) for a in axes}
+        if "wave" in ds.coords and "replicate" in ds.coords:  # an adaptive sweep's cells
+            data["wave"] = np.asarray(ds["wave"].values, int).tolist()
+            data["replicate"] = np.asarray(ds["replicate"].values, int).tolist()
         data["fitted"] = _fitted_surfaces(ds, axes, [v for v in variables
                                                      if not v.endswith(("_lo", "_hi"))][:6])
     if fan_cells and n <= fan_cells:

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from kernels.cubeformat import DRAW_DIM
 
 from . import plots
-from .cube import axes_of, cube_info
+from .cube import axes_of, cube_info, is_adaptive
 from .discovery import prim_boxes
 from .intervals import surface_band
 from .report_headlines import NEUTRAL, headlines, neutral_values, reference_html
@@ -179,6 +179,19 @@ def build_report(
                             f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
         except Exception as err:  # a report must not die on one section
             log.exception("parameter uncertainty section failed")
+            body.append(f"<p class='warn'>unavailable: {esc(str(err))}</p>")
+    if is_adaptive(ds):
+        from .report_adaptive import adaptive_html
+
+        body.append("<h2>Adaptive sweep: where the cells went</h2>")
+        try:
+            text, fig = adaptive_html(ds, level, var, ref)
+            body.append(text)
+            if fig is not None:
+                body.append("<img alt='the cells by wave, with the frontier and its band' "
+                            f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
+        except Exception as err:  # a report must not die on one section
+            log.exception("adaptive section failed")
             body.append(f"<p class='warn'>unavailable: {esc(str(err))}</p>")
     body.append("<h2>Figures</h2>")
     for fig_title, fig in report_figures(ds, level, var, fan_paths, fan_times, fan_cell):

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from .cube import axes_of, cell_values, cube_info, is_grid
+from .cube import axes_of, cell_values, cube_info, is_adaptive, is_grid
 from .intervals import bound_names, critical_leverage_band, probability_bounds, probability_names
 from .report_text import fmt_value, held_fixed, pct
 from .sensitivity import sensitivity
@@ -141,9 +141,12 @@ def _band_text(ds, fixed, level, var) -> str:
     top = float(np.asarray(ds["leverage"].values, float).max())
     early, late = (f"{float(b):.2f}" if np.isfinite(float(b)) else f"beyond {top:g}"
                    for b in band)
+    at = f" at integration {pct(fixed['integration'])}" if "integration" in fixed else ""
+    if is_adaptive(ds):
+        return (f" (95 % band{at} of the adaptive sweep's surrogate of {var}, Monte Carlo and "
+                f"surrogate error: {early} to {late})")
     source = ("stored in the cube" if all(n in ds for n in bound_names(var))
               else f"computed from its {ds.attrs.get('n_paths', '?')} paths")
-    at = f" at integration {pct(fixed['integration'])}" if "integration" in fixed else ""
     return (f" (Monte Carlo 95 % band{at} from the Wilson bounds of {var}, {source}: {early} "
             f"to {late})")
 

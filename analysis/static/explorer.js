@@ -48,6 +48,7 @@
       if (e.lo) t += " [" + fmt(e.lo[c], e.units) + ", " + fmt(e.hi[c], e.units) + "]";
       lines.push(t);
     });
+    if (D.wave) lines.push("adaptive wave " + D.wave[c] + (D.replicate[c] ? " (extra paths, set " + (D.replicate[c] + 1) + ")" : ""));
     return lines.join("<br>");
   }
   function frontier(z, name, dash) {
@@ -110,6 +111,7 @@
     const n = e.values.length;
     traces.push({ type: "scatter", mode: "markers", name: "cells", x: D.points[S.x], y: D.points[S.y],
                   marker: { color: e.values, colorscale: "Viridis", size: 7, line: { color: "#fff", width: 0.5 },
+                            symbol: D.replicate ? D.replicate.map((r) => (r ? "diamond" : "circle")) : "circle",
                             cmin: e.units === "probability" ? 0 : undefined, cmax: e.units === "probability" ? 1 : undefined },
                   text: Array.from({ length: n }, (_, c) => hoverText(c)), hovertemplate: "%{text}<extra></extra>",
                   customdata: Array.from({ length: n }, (_, c) => c) });

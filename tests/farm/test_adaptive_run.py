@@ -151,3 +151,22 @@ def test_killed_mid_wave_then_rerun_ends_with_the_uninterrupted_cube(adaptive_cu
         np.testing.assert_array_equal(ref[k], got[k], err_msg=k)
     assert _state(url) == _state(url_ref)
     assert open_existing(str(url)).attrs["complete"] is True
+
+
+def test_the_report_and_the_explorer_show_where_the_cells_went(adaptive_cube, tmp_path):
+    import analysis
+    from analysis.explorer import explorer_data
+    from analysis.report_adaptive import distance_to_frontier
+
+    url, report = adaptive_cube
+    ds = analysis.open_cube(str(url))
+    page = analysis.build_report(ds, tmp_path / "r.html", channels=False).read_text()
+    assert "Adaptive sweep: where the cells went" in page
+    assert "the cells by wave, with the frontier and its band" in page  # the figure
+    assert "surrogate of p_systemic, Monte Carlo and surrogate error" in page  # its band
+    assert f"{report.n_cells} cells at" in page and "Stopped: max_waves=4 reached" in page
+    d = distance_to_frontier(ds, "p_systemic", 0.5)
+    wave = np.asarray(ds["wave"].values)
+    assert np.nanmean(d[wave > 1]) < np.nanmean(d[wave == 1])  # later waves hug the frontier
+    data = explorer_data(ds)
+    assert data["wave"] == wave.tolist() and len(data["replicate"]) == len(wave)
