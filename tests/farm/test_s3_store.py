@@ -110,3 +110,30 @@ def test_s3_sweep_interrupted_resumed_equals_local(s3_server, tmp_path):
             texts.append(fs.cat_file(key).decode(errors="replace"))
     blob = "\n".join(texts)
     assert ACCESS_KEY not in blob and SECRET_KEY not in blob
+
+
+@pytest.mark.slow
+def test_adaptive_sweep_grows_a_cube_on_s3_as_on_disk(s3_server, tmp_path):
+    """Waves appended to a cube on the object store (resized arrays, rewritten
+    coordinates, consolidated metadata) give the cube the same waves write on disk."""
+    from analysis import open_cube
+
+    endpoint, env = s3_server
+    small = ["sweep=adaptive", "~sweep.axes.correlation", "~sweep.axes.fed_put",
+             "~sweep.axes.depth_btc", "~sweep.axes.kappa", "sweep.paths=16",
+             "sweep.adaptive.initial_cells=16", "sweep.adaptive.wave_cells=8",
+             "sweep.adaptive.block_cells=4", "sweep.adaptive.max_waves=3",
+             "sweep.adaptive.max_paths=48", "sweep.adaptive.stop_flips=0", "runtime.workers=1"]
+    url = f"s3://{BUCKET}/runs/adaptive.zarr"
+    opts = {"client_kwargs": {"endpoint_url": endpoint}, "key": ACCESS_KEY,
+            "secret": SECRET_KEY}
+    proc = _farm(["run", "--no-progress", *small, f"store.url={url}",
+                  f"store.endpoint_url={endpoint}"], env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    local = tmp_path / "adaptive.zarr"
+    proc = _farm(["run", "--no-progress", *small, f"store.url={local}"], env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ds, ref = open_cube(url, storage_options=opts), open_cube(str(local))
+    assert ds.sizes["cell"] == ref.sizes["cell"] == 16 + 2 * 8
+    for k in [*ref.data_vars, "wave", "replicate", "leverage", "integration"]:
+        np.testing.assert_array_equal(ds[k].values, ref[k].values, err_msg=k)
