@@ -111,6 +111,7 @@ def store_summary(url: str, storage_options: Mapping[str, Any] | None = None, *,
         + f"   prng {attrs.get('jax_prng_impl') or '?'}",
         f"created:   {attrs.get('created', '?')}",
     ]
+    lines += _adaptive_lines(attrs)
     if attrs.get("run_started"):
         lines.append(f"run start: {attrs['run_started']}")
     if attrs.get("finished"):
@@ -152,3 +153,23 @@ def _damage_lines(url: str, attrs: Mapping[str, Any], blocks: np.ndarray, damage
                          f"config recomputes exactly those blocks (`farm repair {url}` marks "
                          "them pending now and rebuilds a lost status from the data)")
     return lines
+
+
+def _adaptive_lines(attrs: Mapping[str, Any]) -> list[str]:
+    """An adaptive sweep's waves (its ``adaptive`` attr, docs/adaptive.md), or nothing."""
+    import json
+
+    raw = attrs.get("adaptive")
+    try:
+        state = json.loads(raw) if isinstance(raw, str) else None
+        waves, settings = state["waves"], state["settings"]
+    except (TypeError, ValueError, KeyError):
+        return []
+    if not waves:
+        return []
+    last = waves[-1]
+    stopped = state.get("stopped") or "not yet (rerun the same command to go on)"
+    return [f"waves:     {len(waves)} of {settings.get('var')} = {settings.get('level')}: "
+            f"{last.get('stop')} cells at {last.get('points') or '?'} points"
+            + ("" if last.get("done") else f" (wave {last.get('k')} not finished)"),
+            f"stopped:   {stopped}"]

@@ -80,6 +80,11 @@ def test_waves_append_whole_blocks_with_one_replicate_each(adaptive_cube):
     assert all(w["done"] for w in state["waves"]) and state["stopped"] == report.stopped
     assert "reference points" in state["criterion"]
     assert sum(w["new_points"] + w["more_paths"] for w in state["waves"]) == n
+    from farm.store.status import store_summary
+
+    text = store_summary(str(url))
+    assert f"waves:     4 of p_systemic = 0.5: {n} cells at" in text
+    assert "stopped:   max_waves=4 reached" in text
 
 
 def test_a_rerun_of_a_finished_sweep_computes_nothing(adaptive_cube):
