@@ -247,8 +247,10 @@ class _Waves:
                                                                        overwrite=False))
             self.plan = plan
             waves = [w1]
-        else:
-            state = read_state(open_existing(self.url, self.opts)) or {"waves": []}
+        else:  # a store made with other settings is refused before anything is read
+            cube = open_existing(self.url, self.opts)
+            cube.check_compatible(plan.config_hash, plan.config_yaml)
+            state = read_state(cube) or {"waves": []}
             waves = [WaveRecord(**w) for w in state["waves"]] or [
                 WaveRecord(1, 0, plan.design.n_cells, plan.design.n_cells, 0)]
         report.waves = waves

@@ -90,6 +90,25 @@ def test_the_explorer_shows_a_sampled_design_as_points(tmp_path_factory, browser
     assert not errors, errors
 
 
+def test_an_adaptive_cube_shows_each_cells_wave(tmp_path_factory, browser):
+    tmp = tmp_path_factory.mktemp("explore-adaptive")
+    url = str(tmp / "cube.zarr")
+    assert main(["run", "-q", "sweep=adaptive", f"store.url={url}", "sweep.paths=16",
+                 "sweep.axes={leverage:[0.0,3.0],integration:[0.0,1.0]}",
+                 "sweep.adaptive.initial_cells=16", "sweep.adaptive.wave_cells=8",
+                 "sweep.adaptive.block_cells=4", "sweep.adaptive.max_waves=2",
+                 "runtime.workers=1"]) == 0
+    html = tmp / "explore.html"
+    assert main(["explore", url, "-o", str(html), "--fan-cells", "0"]) == 0
+    page, errors = _open(browser, html)
+    cells = "document.getElementById('surface').data.at(-1)"
+    assert page.evaluate(f"{cells}.x.length") == 24
+    texts = page.evaluate(f"{cells}.text")
+    assert sum("adaptive wave 1" in t for t in texts) == 16
+    assert sum("adaptive wave 2" in t for t in texts) == 8
+    assert not errors, errors
+
+
 def test_explore_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["explore", str(tmp_path / "missing.zarr")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

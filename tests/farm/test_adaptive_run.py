@@ -175,3 +175,17 @@ def test_the_report_and_the_explorer_show_where_the_cells_went(adaptive_cube, tm
     assert np.nanmean(d[wave > 1]) < np.nanmean(d[wave == 1])  # later waves hug the frontier
     data = explorer_data(ds)
     assert data["wave"] == wave.tolist() and len(data["replicate"]) == len(wave)
+
+
+def test_an_adaptive_run_on_a_store_made_with_other_settings_is_refused(adaptive_cube, capsys):
+    from conftest import run_cli
+
+    url, _ = adaptive_cube
+    before = _arrays(url)
+    code, out, err = run_cli(capsys, "run", "--no-progress", *SMALL, f"store.url={url}",
+                             "sweep.adaptive.level=0.4")
+    assert code == 2, (out, err)
+    assert "sweep.adaptive" in err and "Traceback" not in err, err
+    after = _arrays(url)
+    for k in before:  # nothing computed is lost, nothing changed
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
