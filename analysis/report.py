@@ -108,6 +108,22 @@ def _profile_fig(ds: xr.Dataset, var: str, x: str) -> Figure:
     return fig
 
 
+def _section(title: str, alt: str, make: Callable[[], tuple[str, Figure | None]]) -> list[str]:
+    """A section's heading, text and figure; a section that fails says so in one line (a
+    report must not die on one section) and the failure is logged."""
+    out = [f"<h2>{html.escape(title)}</h2>"]
+    try:
+        text, fig = make()
+    except Exception as err:
+        log.exception("report section %r failed", title)
+        return [*out, f"<p class='warn'>unavailable: {html.escape(str(err))}</p>"]
+    out.append(text)
+    if fig is not None:
+        out.append(f"<img alt='{html.escape(alt)}' "
+                   f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
+    return out
+
+
 _CSS = (
     "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
@@ -170,29 +186,15 @@ def build_report(
     if DRAW_DIM in ds.dims and "leverage" in info.axes:
         from .report_uncertainty import uncertainty_html
 
-        body.append("<h2>Parameter uncertainty (posterior draws)</h2>")
-        try:
-            text, fig = uncertainty_html(ds, level, var, ref)
-            body.append(text)
-            if fig is not None:
-                body.append("<img alt='critical leverage with its bands' "
-                            f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
-        except Exception as err:  # a report must not die on one section
-            log.exception("parameter uncertainty section failed")
-            body.append(f"<p class='warn'>unavailable: {esc(str(err))}</p>")
+        body += _section("Parameter uncertainty (posterior draws)",
+                         "critical leverage with its bands",
+                         lambda: uncertainty_html(ds, level, var, ref))
     if is_adaptive(ds):
         from .report_adaptive import adaptive_html
 
-        body.append("<h2>Adaptive sweep: where the cells went</h2>")
-        try:
-            text, fig = adaptive_html(ds, level, var, ref)
-            body.append(text)
-            if fig is not None:
-                body.append("<img alt='the cells by wave, with the frontier and its band' "
-                            f"src='data:image/png;base64,{figure_to_base64(fig)}'/>")
-        except Exception as err:  # a report must not die on one section
-            log.exception("adaptive section failed")
-            body.append(f"<p class='warn'>unavailable: {esc(str(err))}</p>")
+        body += _section("Adaptive sweep: where the cells went",
+                         "the cells by wave, with the frontier and its band",
+                         lambda: adaptive_html(ds, level, var, ref))
     body.append("<h2>Figures</h2>")
     for fig_title, fig in report_figures(ds, level, var, fan_paths, fan_times, fan_cell):
         body.append(

@@ -113,18 +113,34 @@ def rewrite_lock_at(block: int, lock_url: str, storage_options: dict | None = No
     return runner
 
 
-def kill_when_blocks_done(proc: subprocess.Popen, read_status: Callable[[], Any], n: int,
-                          timeout: float = 300.0) -> None:
-    """SIGKILL ``proc`` (a ``farm run``) as soon as ``read_status()`` (the cube's block
-    status, or None before the cube exists) shows ``n`` blocks done."""
+def farm_process(*args: str, cwd: str | os.PathLike | None = None) -> subprocess.Popen:
+    """``farm ARGS`` in a process of its own (to be killed from outside); stderr kept."""
+    return subprocess.Popen([sys.executable, "-m", "farm.cli", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def kill_when(proc: subprocess.Popen, condition: Callable[[], Any], timeout: float = 300.0,
+              poll: float = 0.05) -> Any:
+    """SIGKILL ``proc`` (a ``farm run``) as soon as ``condition()`` returns something true
+    (an exception counts as false: the cube is being created); returns that value, or
+    None when ``proc`` ended first."""
     deadline = time.monotonic() + timeout
+    seen = None
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            status = read_status()
-        except Exception:  # the cube is being created
-            status = None
-        if status is not None and int(np.sum(np.asarray(status) == 1)) >= n:
+            seen = condition()
+        except Exception:
+            seen = None
+        if seen:
             os.kill(proc.pid, signal.SIGKILL)
             break
-        time.sleep(0.05)
+        time.sleep(poll)
     proc.wait(timeout=60)
+    return seen
+
+
+def kill_when_blocks_done(proc: subprocess.Popen, read_status: Callable[[], Any], n: int,
+                          timeout: float = 300.0) -> None:
+    """SIGKILL ``proc`` as soon as ``read_status()`` (the cube's block status, or None
+    before the cube exists) shows ``n`` blocks done."""
+    kill_when(proc, lambda: int(np.sum(np.asarray(read_status()) == 1)) >= n, timeout)

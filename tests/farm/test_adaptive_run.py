@@ -8,16 +8,13 @@ adds paths at points whose Wilson interval straddles 0.5, so both kinds of cells
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
+from _faults import farm_process, kill_when
 
 from farm.adaptive.engine import run_adaptive
 from farm.plan.compose import compose_config
@@ -130,23 +127,14 @@ def test_killed_mid_wave_then_rerun_ends_with_the_uninterrupted_cube(adaptive_cu
     url_ref, _ = adaptive_cube
     url = tmp_path / "killed.zarr"
     args = ["run", "--no-progress", *SMALL, f"store.url={url}", "runtime.workers=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seen = None
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:  # kill inside a later wave: its cells appended, some not done yet
-            g = zarr.open_group(str(url), mode="r")
-            wave, status = np.asarray(g["wave"][...]), np.asarray(g["status"][...])
-        except Exception:
-            time.sleep(0.01)
-            continue
-        if wave.max() >= 2 and 0 < np.sum(status == 0):
-            os.kill(proc.pid, signal.SIGKILL)
-            seen = (int(wave.max()), int(np.sum(status == 0)))
-            break
-        time.sleep(0.01)
-    proc.wait(timeout=60)
+    proc = farm_process(*args, cwd=REPO)
+
+    def mid_wave():  # inside a later wave: its cells appended, some not done yet
+        g = zarr.open_group(str(url), mode="r")
+        wave, status = np.asarray(g["wave"][...]), np.asarray(g["status"][...])
+        return wave.max() >= 2 and np.sum(status == 0) > 0
+
+    seen = kill_when(proc, mid_wave, poll=0.01)
     assert proc.returncode == -signal.SIGKILL and seen is not None, proc.stderr.read()[-2000:]
     report = run_adaptive(_plan(url))
     assert report.ok and report.stopped == "max_waves=4 reached"

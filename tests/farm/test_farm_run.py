@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from _faults import crash_once, failing_blocks, kill_when_blocks_done
+from _faults import crash_once, failing_blocks, farm_process, kill_when_blocks_done
 
 from conftest import FARM_SMALL, assert_identical, cube_arrays, farm_cfg
 from farm.plan.convert import make_plan, sweep_spec
@@ -108,8 +108,7 @@ def test_driver_killed_then_rerun_finishes_only_missing_blocks(tmp_path, referen
     _, ref = reference_cube
     url = tmp_path / "killed.zarr"
     args = ["run", "--no-progress", *FARM_SMALL, f"store.url={url}", "runtime.workers=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = farm_process(*args, cwd=REPO)
     kill_when_blocks_done(proc, lambda: open_existing(str(url), read_only=True).block_status(),
                           2)
     assert proc.returncode == -9, proc.stderr.read()[-2000:]  # SIGKILL
