@@ -121,3 +121,14 @@ def test_bad_settings_name_the_key_the_value_and_what_is_allowed(key, value, all
     text = str(err.value)
     assert f"sweep.adaptive.{key}" in text and allowed in text, text
     assert "\n" not in text
+
+
+def test_the_dry_run_states_the_waves_budgets_and_stopping_rule(capsys):
+    from conftest import run_cli
+
+    code, out, err = run_cli(capsys, "run", "--dry-run", "sweep=adaptive")
+    assert code == 0, err
+    assert "design   : adaptive over leverage" in out and "cells    : 256" in out
+    assert "adaptive : wave 1 is the 256 cells above; then waves of 128 cells" in out
+    assert "budget   : <= 2048 cells" in out and "<= 16 waves" in out
+    assert "stops    : when 2 wave(s) in a row move the frontier at < 0.2 %" in out
