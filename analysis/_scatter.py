@@ -31,9 +31,9 @@ _REDUCERS = ("mean", "median", "min", "max")
 def default_method(ds: xr.Dataset, var: str) -> str:
     """``gp`` for a probability of an adaptive cube (cells placed around its level set,
     replicates at one point), ``linear`` otherwise."""
-    from kernels.outputs import PROBABILITIES
+    from kernels.outputs import PROBABILITY_BASES
 
-    return "gp" if is_adaptive(ds) and var in PROBABILITIES else "linear"
+    return "gp" if is_adaptive(ds) and var in PROBABILITY_BASES else "linear"
 
 
 def check_reduce(reduce: str) -> None:

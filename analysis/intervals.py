@@ -105,6 +105,9 @@ def _surrogate_band(ds: xr.Dataset, var: str, kwargs: dict[str, Any]) -> bool:
     from ._scatter import default_method
 
     method = kwargs.pop("method", None)
+    if method in ("gp_lower", "gp_upper"):
+        raise ValueError(f"method={method!r} is one end of a band already; a band takes "
+                         "method='gp' (or an interpolation method for the Wilson bounds)")
     if method is not None and method != "gp":
         kwargs["method"] = method
         return False

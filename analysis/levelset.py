@@ -44,6 +44,12 @@ class LevelSetFit:
     center: float
     scale: float
 
+    def mean(self, u: np.ndarray) -> np.ndarray:
+        """The fitted logit p at ``u`` (no sd: cheaper)."""
+        u = np.atleast_2d(np.asarray(u, float))
+        return self.center + self.scale * np.concatenate(
+            [self.model.predict(u[s:s + 8192]) for s in range(0, len(u), 8192)] or [[]])
+
     def predict(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         u = np.atleast_2d(np.asarray(u, float))
         out_m, out_s = np.empty(len(u)), np.empty(len(u))
@@ -118,6 +124,10 @@ def fit_level_set(u: np.ndarray, k: np.ndarray, n: np.ndarray, seed: int = 0,
         if len(sub) < len(u):  # condition on every point with those hyperparameters
             gp = GaussianProcessRegressor(gp.kernel_, alpha=alpha, optimizer=None)
             gp.fit(u, yz)
+    # predict the latent logit p, not a new noisy observation of it: the white-noise term
+    # (extra variance between cells beyond the binomial one) stays in the fit's diagonal
+    # but not in the predictive sd, so the band narrows as paths are added
+    gp.kernel_ = gp.kernel_.k1
     return LevelSetFit(gp, center, scale)
 
 
@@ -159,10 +169,13 @@ def cube_fit(ds: Any, var: str = "p_systemic") -> tuple[LevelSetFit, np.ndarray,
     the cells' values (a report asks one cube many questions)."""
     import hashlib
 
+    from kernels.outputs import PROBABILITY_BASES
+
     from .cube import cell_table
 
-    if not var.startswith("p_"):
-        raise ValueError(f"method 'gp' needs a probability (p_*), got {var!r}")
+    if var not in PROBABILITY_BASES:
+        raise ValueError(f"method 'gp' needs a probability counted over paths "
+                         f"({', '.join(PROBABILITY_BASES)}), got {var!r}")
     X, p, axes = cell_table(ds, var)
     n_paths = int(ds.attrs.get("n_paths", 0))
     if n_paths < 1:
@@ -176,7 +189,8 @@ def cube_fit(ds: Any, var: str = "p_systemic") -> tuple[LevelSetFit, np.ndarray,
         span = np.where(hi > lo, hi - lo, 1.0)
         if len(_FITS) >= 4:
             _FITS.clear()
-        _FITS[key] = (fit_level_set((rows - lo) / span, kk, nn), lo, hi)
+        seed = int(ds.attrs.get("root_seed", 0) or 0)  # as the sweep's own fits
+        _FITS[key] = (fit_level_set((rows - lo) / span, kk, nn, seed=seed), lo, hi)
     return _FITS[key]
 
 
@@ -187,5 +201,7 @@ def gp_function(ds: Any, var: str, method: str = "gp") -> Any:
         raise ValueError(f"method must be one of {GP_METHODS}, got {method!r}")
     fit, lo, hi = cube_fit(ds, var)
     span = np.where(hi > lo, hi - lo, 1.0)
+    if method == "gp":
+        return lambda P: _expit(fit.mean((np.asarray(P, float) - lo) / span))
     part = GP_METHODS.index(method)
     return lambda P: fit.probability((np.asarray(P, float) - lo) / span)[part]

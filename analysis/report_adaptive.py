@@ -81,11 +81,12 @@ def adaptive_html(ds: xr.Dataset, level: float, var: str,
     if "leverage" in axes_of(ds):
         d = distance_to_frontier(ds, var, level)
         first, later = (wave == 1) & (rep == 0), (wave > 1) & (rep == 0)
-        if later.any():
+        if later.any():  # a point where the frontier lies outside the box is not near it
             near_text = (
                 f" New points within {NEAR:g} in leverage of the surrogate's frontier: "
                 f"{pct(np.mean(d[first] <= NEAR))} of wave 1's (a space-filling design) and "
-                f"{pct(np.mean(d[later] <= NEAR))} of the later waves'.")
+                f"{pct(np.mean(d[later] <= NEAR))} of the later waves' (a point whose "
+                "line never reaches the level counts as far).")
     text = (
         f"{note}<p>This cube is an adaptive sweep: {len(wave)} cells at "
         f"{waves[-1].get('points', '?')} points in {len(waves)} waves, each cell "

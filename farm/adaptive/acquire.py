@@ -12,9 +12,9 @@ position, decide the side (:func:`needs_paths`).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import qmc
 
 from analysis.levelset import LevelSetFit, fit_level_set, logit, wilson_straddles
+from farm.plan.design import initial_unit_design
 
 __all__ = ["LevelSetFit", "fit_level_set", "frontier_flips", "needs_paths", "propose"]
 
@@ -34,7 +34,7 @@ def propose(fit: LevelSetFit, level: float, m: int, d: int, *, seed: int = 0,
         raise ValueError(f"level={level} is out of range; allowed: (0, 1)")
     if m <= 0:
         return np.zeros((0, d))
-    cand = qmc.Sobol(d, scramble=True, seed=seed).random(candidates)
+    cand = initial_unit_design(candidates, d, seed)  # Sobol' points, any number
     mean, sd = fit.predict(cand)
     score = Z95 * sd - np.abs(mean - logit(level))
     order = np.argsort(-score, kind="stable")

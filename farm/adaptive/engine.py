@@ -30,7 +30,7 @@ from analysis.levelset import Z95, logit
 from farm.adaptive.acquire import frontier_flips
 from farm.adaptive.waves import CellsSoFar, fit_cells, next_wave
 from farm.plan.adaptivespec import AdaptiveSpec
-from farm.plan.design import adaptive_design
+from farm.plan.design import adaptive_design, initial_unit_design
 from farm.plan.plan import Plan
 from farm.run.sweep import RunReport, run_sweep
 from farm.store.cube import DONE_STATUSES, Cube, cube_exists, open_existing
@@ -63,6 +63,7 @@ class WaveRecord:
     done: bool = False
     flips: float | None = None
     undecided: float | None = None
+    failed_cells: int = 0
     points: int = 0
     path_steps: int = 0
     seconds: float = 0.0
@@ -124,7 +125,8 @@ def _stop_reason(waves: list[WaveRecord], spec: AdaptiveSpec) -> str:
         return (f"the frontier stopped moving: the last {spec.stop_waves} wave(s) changed "
                 f"the side of the level at {', '.join(f'{100 * f:.2g} %' for f in recent)} "
                 f"of the reference points (< {100 * spec.stop_flips:g} %)")
-    if last.stop + spec.block_cells > spec.max_cells:
+    if last.stop + spec.wave_cells > spec.max_cells:  # only whole waves: a larger budget
+        # then continues exactly the waves an uninterrupted run with it makes
         return f"the cell budget is spent ({last.stop} of max_cells={spec.max_cells})"
     if last.k >= spec.max_waves:
         return f"max_waves={spec.max_waves} reached"
@@ -165,6 +167,10 @@ def run_adaptive(plan: Plan, *, progress: Any = None,
 def _run_wave(plan: Plan, design: Any, w: WaveRecord, progress: Any,
               notify: Callable[[str], None], report: AdaptiveReport,
               runner: Callable[..., Any] | None = None) -> bool:
+    """Run the wave's pending blocks; False when a block failed as a whole (it raised
+    after its retries: the waves stop, a rerun retries it). Cells whose outputs are not
+    finite fail alone (status 2): the waves go on without them (NaN never enters the
+    surrogate) and the run ends with exit status 1 naming them."""
     what = (f"{w.new_points} new points" + (f" + {w.more_paths} cells of more paths at "
                                            "earlier points" if w.more_paths else ""))
     notify(f"farm: adaptive wave {w.k}: {what} (cells {w.start}-{w.stop - 1})")
@@ -173,13 +179,13 @@ def _run_wave(plan: Plan, design: Any, w: WaveRecord, progress: Any,
     run = run_sweep(plan.with_design(design), progress=progress, notify=lambda _: None, **extra)
     report.runs.append(run)
     w.seconds += time.perf_counter() - t
-    return run.ok
+    chunk = int(design.chunks[0])
+    w.failed_cells = len(set(run.failed_cells))
+    return set(run.failed) <= {int(c) // chunk for c in run.failed_cells}
 
 
 def _reference(d: int) -> np.ndarray:
-    from scipy.stats import qmc
-
-    return qmc.Sobol(d, scramble=True, rng=REFERENCE_SEED).random(REFERENCE_POINTS)
+    return initial_unit_design(REFERENCE_POINTS, d, REFERENCE_SEED)
 
 
 def _through(cells: CellsSoFar, wave: np.ndarray, k: int) -> CellsSoFar:
@@ -240,7 +246,7 @@ class _Waves:
             ok = _run_wave(plan, plan.design, w1, self.progress, self.notify, report,
                            self.runner)
             report.waves = [w1]
-            if not ok:
+            if not ok:  # a block that raised: rerun to retry it (NaN cells go on)
                 return
             ran.add(1)
             plan = dataclasses.replace(plan, store=dataclasses.replace(plan.store,
@@ -259,10 +265,13 @@ class _Waves:
             design, cells = _cells(cube, plan, spec)
             wave = design.coords["wave"]
             w = waves[-1]
-            if design.n_cells > w.stop:  # appended, then killed before it was recorded
+            if design.n_cells > w.stop:  # appended, then killed before it was recorded:
+                # its record is the pick an uninterrupted run made (the same cells before)
+                pick = next_wave(_through(cells, wave, w.k), self.fit(cells, wave, w.k), spec,
+                                 w.k + 1, plan.sweep.seed, spec.wave_cells)
                 rep = design.coords["replicate"][w.stop:]
                 w = WaveRecord(w.k + 1, w.stop, design.n_cells, int(np.sum(rep == 0)),
-                               int(np.sum(rep > 0)))
+                               int(np.sum(rep > 0)), pick.straddling)
                 waves.append(w)
             if not w.done:
                 if w.k not in ran:
@@ -279,7 +288,7 @@ class _Waves:
             if report.stopped:
                 self.save(cube, waves, report.stopped)
                 return
-            room = min(spec.wave_cells, spec.max_cells - w.stop)
+            room = spec.wave_cells
             fit = self.fit(cells, wave, w.k)
             pick = next_wave(cells, fit, spec, w.k + 1, plan.sweep.seed, room)
             if len(pick.rows) == 0:

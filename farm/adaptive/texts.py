@@ -54,10 +54,15 @@ def adaptive_summary_text(report: AdaptiveReport, plan: Plan) -> str:
                      f"{plan.sweep.steps} steps = {last.path_steps:.3g} path-steps at "
                      f"{last.points} points; the surrogate's 95 % band holds the level at "
                      f"{100 * (last.undecided or 0):.2g} % of the box")
-    if not report.ok:
-        failed = sum(len(r.failed) for r in report.runs)
-        lines.append(f"  FAILED: {failed} block(s) of the last wave; rerun the same command "
-                     "to retry them (the waves go on from there)")
+    nan_cells = sorted({int(c) for r in report.runs for c in r.failed_cells})
+    if nan_cells:
+        shown = ", ".join(map(str, nan_cells[:20])) + (" ..." if len(nan_cells) > 20 else "")
+        lines.append(f"  FAILED: {len(nan_cells)} cell(s) with NaN or inf outputs ({shown}): "
+                     "left out of the surrogate; `farm status STORE` names them")
+    if not report.stopped:  # a block failed as a whole: the waves stopped there
+        failed = max((len(r.failed) for r in report.runs), default=0)
+        lines.append(f"  FAILED: {failed} block(s) of wave {report.waves[-1].k}; rerun the "
+                     "same command to retry them (the waves go on from there)")
         return "\n".join(lines)
     lines += [f"  stopped: {report.stopped}", "", "Open it in Python:", "    import analysis",
               f"    ds = analysis.open_cube({report.url!r})",

@@ -17,9 +17,10 @@ from farm.errors import ConfigError
 
 __all__ = ["BUDGET_KEYS", "AdaptiveSpec", "adaptive_spec"]
 
-BUDGET_KEYS = ("max_cells", "max_waves", "max_minutes")
-"""Budgets: not part of the sweep's identity (a rerun with a larger budget continues
-the same waves, as a longer calibration does)."""
+BUDGET_KEYS = ("max_cells", "max_waves", "max_minutes", "stop_flips", "stop_waves")
+"""When the waves stop, not which cells they add: not part of the sweep's identity (a
+rerun with a larger budget or a stricter stopping rule continues the same waves, as a
+longer calibration does)."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,11 @@ def _float(key: str, v: Any, lo: float, hi: float, what: str) -> float:
 def adaptive_spec(node: Any, paths: int, box: Any = None) -> AdaptiveSpec:
     """Check ``sweep.adaptive`` (a mapping) for a sweep of ``paths`` paths per cell over
     ``box`` (axis -> [lo, hi], checked by farm.plan.validation)."""
-    from kernels.outputs import PROBABILITIES
+    from kernels.outputs import PROBABILITY_BASES
 
     a = dict(node)
-    if a.get("var") not in PROBABILITIES:
-        raise ConfigError("sweep.adaptive.var", a.get("var"), " | ".join(PROBABILITIES))
+    if a.get("var") not in PROBABILITY_BASES:  # counts of paths: not their Wilson bounds
+        raise ConfigError("sweep.adaptive.var", a.get("var"), " | ".join(PROBABILITY_BASES))
     level = _float("level", a.get("level"), 0.0, 1.0, "a probability strictly between 0 and 1")
     if not 0.0 < level < 1.0:
         raise ConfigError("sweep.adaptive.level", level, "a probability strictly between 0 and 1")

@@ -1,8 +1,9 @@
 """Adaptive sweeps end to end (farm.adaptive): real Ray, real Zarr, the real kernel.
 
 A small two-axis sweep (leverage x integration, 16 paths x 96 steps, blocks of 4 cells)
-runs four waves (``stop_flips=0``: the frontier criterion never stops it first) and
-adds paths at points whose Wilson interval straddles 0.5, so both kinds of cells occur.
+runs four waves (``stop_flips=0``: the frontier criterion never stops it first) on
+``p_btc_crash`` (a smooth probability: many points straddle 0.5) and adds paths at points
+whose Wilson interval straddles 0.5, so both kinds of cells occur.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ SMALL = ["sweep=adaptive", "~sweep.axes.correlation", "~sweep.axes.fed_put",
          "~sweep.axes.depth_btc", "~sweep.axes.kappa", "sweep.paths=16",
          "sweep.adaptive.initial_cells=32", "sweep.adaptive.wave_cells=16",
          "sweep.adaptive.block_cells=4", "sweep.adaptive.max_waves=4",
-         "sweep.adaptive.max_paths=48", "sweep.adaptive.stop_flips=0", "runtime.workers=2"]
+         "sweep.adaptive.max_paths=48", "sweep.adaptive.stop_flips=0",
+         "sweep.adaptive.var=p_btc_crash", "runtime.workers=2"]
 
 
 def _plan(url: Path, *extra: str):
@@ -80,7 +82,7 @@ def test_waves_append_whole_blocks_with_one_replicate_each(adaptive_cube):
     from farm.store.status import store_summary
 
     text = store_summary(str(url))
-    assert f"waves:     4 of p_systemic = 0.5: {n} cells at" in text
+    assert f"waves:     4 of p_btc_crash = 0.5: {n} cells at" in text
     assert "stopped:   max_waves=4 reached" in text
 
 
@@ -113,9 +115,9 @@ def test_the_analysis_reads_an_adaptive_cube_with_the_surrogate(adaptive_cube):
 
     url, _ = adaptive_cube
     ds = analysis.open_cube(str(url))
-    cl = analysis.critical_leverage(ds, 0.5)  # default method on an adaptive cube: gp
+    cl = analysis.critical_leverage(ds, 0.5, "p_btc_crash")  # default on an adaptive cube: gp
     assert cl.dims == ("integration",) and np.isfinite(cl.values).any()
-    early, late = critical_leverage_band(ds, 0.5)
+    early, late = critical_leverage_band(ds, 0.5, "p_btc_crash")
     ok = np.isfinite(early.values) & np.isfinite(late.values) & np.isfinite(cl.values)
     assert ok.any()
     assert np.all(early.values[ok] <= cl.values[ok] + 1e-9)
@@ -153,12 +155,13 @@ def test_the_report_and_the_explorer_show_where_the_cells_went(adaptive_cube, tm
 
     url, report = adaptive_cube
     ds = analysis.open_cube(str(url))
-    page = analysis.build_report(ds, tmp_path / "r.html", channels=False).read_text()
+    page = analysis.build_report(ds, tmp_path / "r.html", var="p_btc_crash",
+                                 channels=False).read_text()
     assert "Adaptive sweep: where the cells went" in page
     assert "the cells by wave, with the frontier and its band" in page  # the figure
-    assert "surrogate of p_systemic, Monte Carlo and surrogate error" in page  # its band
+    assert "surrogate of p_btc_crash, Monte Carlo and surrogate error" in page  # its band
     assert f"{report.n_cells} cells at" in page and "Stopped: max_waves=4 reached" in page
-    d = distance_to_frontier(ds, "p_systemic", 0.5)
+    d = distance_to_frontier(ds, "p_btc_crash", 0.5)
     wave = np.asarray(ds["wave"].values)
     assert np.nanmean(d[wave > 1]) < np.nanmean(d[wave == 1])  # later waves hug the frontier
     data = explorer_data(ds)
@@ -177,3 +180,19 @@ def test_an_adaptive_run_on_a_store_made_with_other_settings_is_refused(adaptive
     after = _arrays(url)
     for k in before:  # nothing computed is lost, nothing changed
         np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+
+
+def test_a_cell_with_nan_outputs_is_left_out_and_the_waves_go_on(ray_local, tmp_path):
+    from _faults import nan_cells
+
+    url = tmp_path / "nan.zarr"
+    report = run_adaptive(_plan(url, "sweep.adaptive.max_waves=3"), runner=nan_cells([40]))
+    assert [w.k for w in report.waves] == [1, 2, 3] and report.stopped  # it went on
+    assert not report.ok  # and says so: exit status 1
+    a = _arrays(url)
+    assert a["status"][40] == 2 and np.isnan(a["p_btc_crash"][40])
+    assert report.waves[1].failed_cells == 1  # wave 2 holds cells 32-47
+    from farm.adaptive.texts import adaptive_summary_text
+
+    text = adaptive_summary_text(report, _plan(url))
+    assert "FAILED: 1 cell(s) with NaN or inf outputs (40)" in text
