@@ -17,17 +17,24 @@ a wave run but not recorded is recorded, and nothing computed is lost.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.levelset import Z95, logit
 from farm.adaptive.acquire import frontier_flips
+from farm.adaptive.state import (
+    REFERENCE_POINTS,
+    REFERENCE_SEED,
+    WaveRecord,
+    read_state,
+    stop_reason,
+    write_state,
+)
 from farm.adaptive.waves import CellsSoFar, fit_cells, next_wave
 from farm.plan.adaptivespec import AdaptiveSpec
 from farm.plan.design import adaptive_design, initial_unit_design
@@ -40,34 +47,6 @@ from farm.store.lock import StoreLock
 __all__ = ["AdaptiveReport", "WaveRecord", "read_state", "run_adaptive"]
 
 log = logging.getLogger(__name__)
-
-STATE_ATTR = "adaptive"
-REFERENCE_POINTS = 4096  # Sobol' points the stopping criterion is measured on
-REFERENCE_SEED = 20251010
-
-
-@dataclass
-class WaveRecord:
-    """One wave: cells ``[start, stop)`` of the cube, ``new_points`` new positions and
-    ``more_paths`` cells of extra paths; after it ran: ``flips`` (share of reference points
-    whose side of the level the wave changed; None for wave 1), ``undecided`` (share of
-    reference points where the surrogate's 95 % band holds the level), ``points`` (distinct
-    positions so far), ``path_steps`` (all waves so far) and its wall ``seconds``."""
-
-    k: int
-    start: int
-    stop: int
-    new_points: int
-    more_paths: int
-    straddling: int = 0
-    done: bool = False
-    flips: float | None = None
-    undecided: float | None = None
-    failed_cells: int = 0
-    points: int = 0
-    path_steps: int = 0
-    seconds: float = 0.0
-
 
 @dataclass
 class AdaptiveReport:
@@ -86,25 +65,6 @@ class AdaptiveReport:
         return self.waves[-1].stop if self.waves else 0
 
 
-def read_state(cube: Cube) -> dict[str, Any] | None:
-    raw = cube.attrs.get(STATE_ATTR)
-    return json.loads(raw) if isinstance(raw, str) else raw
-
-
-def _write_state(cube: Cube, spec: AdaptiveSpec, waves: list[WaveRecord], stopped: str) -> None:
-    cube._update_attrs({STATE_ATTR: json.dumps(
-        {"settings": spec.to_dict(), "criterion": _criterion(spec),
-         "waves": [asdict(w) for w in waves], "stopped": stopped})})
-
-
-def _criterion(spec: AdaptiveSpec) -> str:
-    return (f"stop when {spec.stop_waves} wave(s) in a row change the side of "
-            f"{spec.var} >= {spec.level} at fewer than {100 * spec.stop_flips:g} % of "
-            f"{REFERENCE_POINTS} Sobol' reference points, or at {spec.max_cells} cells, "
-            f"{spec.max_waves} waves" + (f" or {spec.max_minutes:g} minutes"
-                                         if spec.max_minutes else ""))
-
-
 def _cells(cube: Cube, plan: Plan, spec: AdaptiveSpec) -> tuple[Any, CellsSoFar]:
     """(the design of the cube's cells, what they showed so far)."""
     g = cube.group
@@ -116,24 +76,6 @@ def _cells(cube: Cube, plan: Plan, spec: AdaptiveSpec) -> tuple[Any, CellsSoFar]
     k = np.where(np.isin(status, DONE_STATUSES), np.round(p * plan.sweep.paths), np.nan)
     return design, CellsSoFar(table, rep, k, plan.sweep.paths, np.asarray(spec.lo),
                               np.asarray(spec.hi))
-
-
-def _stop_reason(waves: list[WaveRecord], spec: AdaptiveSpec) -> str:
-    last = waves[-1]
-    recent = [w.flips for w in waves[-spec.stop_waves:] if w.flips is not None]
-    if len(recent) == spec.stop_waves and max(recent) < spec.stop_flips:
-        return (f"the frontier stopped moving: the last {spec.stop_waves} wave(s) changed "
-                f"the side of the level at {', '.join(f'{100 * f:.2g} %' for f in recent)} "
-                f"of the reference points (< {100 * spec.stop_flips:g} %)")
-    if last.stop + spec.wave_cells > spec.max_cells:  # only whole waves: a larger budget
-        # then continues exactly the waves an uninterrupted run with it makes
-        return f"the cell budget is spent ({last.stop} of max_cells={spec.max_cells})"
-    if last.k >= spec.max_waves:
-        return f"max_waves={spec.max_waves} reached"
-    spent = sum(w.seconds for w in waves)
-    if spec.max_minutes and spent >= 60 * spec.max_minutes:
-        return f"the time budget is spent ({spent / 60:.1f} of max_minutes={spec.max_minutes:g})"
-    return ""
 
 
 def run_adaptive(plan: Plan, *, progress: Any = None,
@@ -216,7 +158,7 @@ class _Waves:
 
     def save(self, cube: Cube, waves: list[WaveRecord], stopped: str = "") -> None:
         with StoreLock(self.url, self.opts):
-            _write_state(cube, self.spec, waves, stopped)
+            write_state(cube, self.spec, waves, stopped)
 
     def fit(self, cells: CellsSoFar, wave: np.ndarray, k: int) -> Any:
         if k not in self.fits:
@@ -284,7 +226,7 @@ class _Waves:
                 self.finish(w, cells, wave)
                 self.save(cube, waves)
                 self.notify(_wave_line(w, spec))
-            report.stopped = _stop_reason(waves, spec)
+            report.stopped = stop_reason(waves, spec)
             if report.stopped:
                 self.save(cube, waves, report.stopped)
                 return
@@ -303,4 +245,4 @@ class _Waves:
                 grow_cube(cube, grown)
                 waves.append(WaveRecord(w.k + 1, w.stop, grown.n_cells, pick.new_points,
                                         pick.more_paths, pick.straddling))
-                _write_state(cube, spec, waves, "")
+                write_state(cube, spec, waves, "")
