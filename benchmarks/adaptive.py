@@ -121,7 +121,8 @@ def reference_line(point: dict, around: float, url: Path) -> float | None:
                      *(f"{k}:[{v}]" for k, v in point.items())])
     if _farm([f"sweep.axes={{{axes}}}", "sweep.paths=4096", "name=reference-line"], url) is None:
         return None
-    return float(np.asarray(analysis.critical_leverage(analysis.open_cube(str(url)), 0.5)))
+    cl = analysis.critical_leverage(analysis.open_cube(str(url)), 0.5)
+    return float(np.asarray(cl.values).ravel()[0])  # one point: every other axis of length 1
 
 
 def measure(quick: bool = False) -> dict:
