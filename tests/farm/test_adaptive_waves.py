@@ -132,3 +132,15 @@ def test_the_dry_run_states_the_waves_budgets_and_stopping_rule(capsys):
     assert "adaptive : wave 1 is the 256 cells above; then waves of 128 cells" in out
     assert "budget   : <= 2048 cells" in out and "<= 16 waves" in out
     assert "stops    : when 2 wave(s) in a row move the frontier at < 0.2 %" in out
+
+
+def test_replicate_seeds_are_the_seed_itself_then_distinct_32_bit_seeds():
+    from kernels.keys import SEED_MAX, replicate_seed
+
+    assert replicate_seed(7, 0) == 7
+    seeds = [replicate_seed(7, r) for r in range(1, 200)]
+    assert len(set(seeds)) == len(seeds) and 7 not in seeds
+    assert all(0 <= s <= SEED_MAX for s in seeds)
+    assert replicate_seed(7, 3) == replicate_seed(7, 3) != replicate_seed(8, 3)
+    with pytest.raises(ValueError, match="replicate=-1"):
+        replicate_seed(7, -1)
