@@ -48,6 +48,7 @@ __all__ = ["AdaptiveReport", "WaveRecord", "read_state", "run_adaptive"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class AdaptiveReport:
     url: str

@@ -96,6 +96,7 @@ def test_a_rerun_of_a_finished_sweep_computes_nothing(adaptive_cube):
         np.testing.assert_array_equal(before[k], after[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_a_larger_budget_continues_the_same_waves(adaptive_cube, tmp_path):
     import shutil
 
@@ -182,6 +183,7 @@ def test_an_adaptive_run_on_a_store_made_with_other_settings_is_refused(adaptive
         np.testing.assert_array_equal(before[k], after[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_a_cell_with_nan_outputs_is_left_out_and_the_waves_go_on(ray_local, tmp_path):
     from _faults import nan_cells
 
