@@ -10,8 +10,10 @@ The decisions are recorded in the cube's ``adaptive`` attr (JSON: the settings, 
 wave's cells, picks, criterion and time, and why the waves stopped) and every cell
 carries its ``wave`` and ``replicate``. A wave's cells depend only on the cells before
 it (seeded fits and Sobol' candidates), so a run killed at any point and run again
-ends with the same cube as an uninterrupted one: a wave appended but not run is run,
-a wave run but not recorded is recorded, and nothing computed is lost.
+ends with the same cube as an uninterrupted one: a wave is recorded right after it is
+appended and runs only then, so cells beyond the last recorded wave were never
+computed and are cut off (the wave is designed again, the same); a wave recorded but
+not finished is run; nothing computed is lost.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import zarr
 
 from analysis.levelset import Z95, logit
 from farm.adaptive.acquire import frontier_flips
@@ -41,7 +44,7 @@ from farm.plan.design import adaptive_design, initial_unit_design
 from farm.plan.plan import Plan
 from farm.run.sweep import RunReport, run_sweep
 from farm.store.cube import DONE_STATUSES, Cube, cube_exists, open_existing
-from farm.store.grow import grow_cube
+from farm.store.grow import cell_lengths, grow_cube, truncate_cube
 from farm.store.lock import StoreLock
 
 __all__ = ["AdaptiveReport", "WaveRecord", "read_state", "run_adaptive"]
@@ -157,6 +160,23 @@ class _Waves:
         self.fits: dict[int, Any] = {}
         self.ref = _reference(len(plan.design.axes))
 
+    def undo_unrecorded_append(self, stop: int) -> None:
+        """Cells beyond the last recorded wave were appended by a run killed before it
+        recorded the wave (a wave runs only once recorded): never computed, so they are
+        cut off, even from an append cut short, and the wave is designed again (the same
+        cells: they depend only on the cells before)."""
+        cube = open_existing(self.url, self.opts)
+        if cell_lengths(cube) == {stop}:
+            return
+        g = zarr.open_group(cube._open_group().store, mode="r", zarr_format=3,
+                            use_consolidated=False)
+        table = np.stack([np.asarray(g[a][:stop], float) for a in self.plan.design.axes],
+                         axis=1)
+        design = adaptive_design(self.plan.design.axes, table, g["wave"][:stop],
+                                 g["replicate"][:stop], cube.chunks[0])
+        with StoreLock(self.url, self.opts):
+            truncate_cube(cube, design)
+
     def save(self, cube: Cube, waves: list[WaveRecord], stopped: str = "") -> None:
         with StoreLock(self.url, self.opts):
             write_state(cube, self.spec, waves, stopped)
@@ -203,19 +223,12 @@ class _Waves:
             waves = [WaveRecord(**w) for w in state["waves"]] or [
                 WaveRecord(1, 0, plan.design.n_cells, plan.design.n_cells, 0)]
         report.waves = waves
+        self.undo_unrecorded_append(waves[-1].stop)
         while True:
             cube = open_existing(self.url, self.opts)
             design, cells = _cells(cube, plan, spec)
             wave = design.coords["wave"]
             w = waves[-1]
-            if design.n_cells > w.stop:  # appended, then killed before it was recorded:
-                # its record is the pick an uninterrupted run made (the same cells before)
-                pick = next_wave(_through(cells, wave, w.k), self.fit(cells, wave, w.k), spec,
-                                 w.k + 1, plan.sweep.seed, spec.wave_cells)
-                rep = design.coords["replicate"][w.stop:]
-                w = WaveRecord(w.k + 1, w.stop, design.n_cells, int(np.sum(rep == 0)),
-                               int(np.sum(rep > 0)), pick.straddling)
-                waves.append(w)
             if not w.done:
                 if w.k not in ran:
                     if not _run_wave(plan, design, w, self.progress, self.notify, report,

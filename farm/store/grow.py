@@ -21,7 +21,7 @@ import zarr
 from farm.store.cube import Cube
 from farm.store.layout import consolidate
 
-__all__ = ["grow_cube"]
+__all__ = ["cell_lengths", "grow_cube", "truncate_cube"]
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +58,34 @@ def grow_cube(cube: Cube, design: Any) -> int:
     if new > old:
         log.info("%s: %d cells appended (%d -> %d)", cube.url, new - old, old, new)
     return new - old
+
+
+def cell_lengths(cube: Cube) -> set[int]:
+    """The lengths along ``cell`` of every array over it, read from each array's own
+    metadata (not the consolidated copy): one length unless a grow was interrupted."""
+    group = zarr.open_group(cube._open_group().store, mode="r", zarr_format=3,
+                            use_consolidated=False)
+    return {int(arr.shape[0]) for _, arr in group.arrays()
+            if tuple(arr.metadata.dimension_names or ())[:1] == (CELL_DIM,)}
+
+
+def truncate_cube(cube: Cube, design: Any) -> int:
+    """Cut every array over ``cell`` back to ``design``'s cells (the cube's first ones):
+    undoes an append that was interrupted before its wave was recorded (those cells were
+    never computed). Records the design, consolidates; returns the cells removed."""
+    n = int(design.n_cells)
+    group = zarr.open_group(cube._open_group().store, mode="r+", zarr_format=3,
+                            use_consolidated=False)
+    removed = 0
+    for _, arr in group.arrays():
+        if tuple(arr.metadata.dimension_names or ())[:1] == (CELL_DIM,) and arr.shape[0] > n:
+            removed = max(removed, int(arr.shape[0]) - n)
+            arr.resize((n, *arr.shape[1:]))
+    cube._update_attrs({"design": json.dumps(design.to_attrs())})
+    cube._arrays, cube._group = {}, None
+    consolidate(cube.url, cube.storage_options or None)
+    if removed:
+        log.warning("%s: %d appended cells of an unrecorded wave removed (never computed)",
+                    cube.url, removed)
+    return removed
+

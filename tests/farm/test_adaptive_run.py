@@ -21,6 +21,7 @@ from farm.adaptive.engine import run_adaptive
 from farm.plan.compose import compose_config
 from farm.plan.convert import make_plan
 from farm.store.cube import open_existing
+from farm.store.grow import cell_lengths
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["sweep=adaptive", "~sweep.axes.correlation", "~sweep.axes.fed_put",
@@ -108,6 +109,29 @@ def test_a_larger_budget_continues_the_same_waves(adaptive_cube, tmp_path):
     a, b = _arrays(url), _arrays(copy)
     for k in ("leverage", "integration", "p_systemic", "drawdown_btc"):
         np.testing.assert_array_equal(a[k], b[k][: len(a[k])], err_msg=k)
+    # a run killed while appending wave 5 (some arrays resized, others not, the metadata
+    # not consolidated, the wave not recorded), then rerun with the old budget (it stops
+    # at once) or the larger one: the cut-short append is undone first, so the first
+    # rerun leaves the cube as it was and the second ends as the straight run did
+    cut = tmp_path / "cut.zarr"
+    shutil.copytree(url, cut)
+    g = zarr.open_group(str(cut), mode="r+", use_consolidated=False)
+    for name in ("status", "leverage", "p_systemic"):
+        g[name].resize((len(a["cell"]) + 8, *g[name].shape[1:]))
+    assert run_adaptive(_plan(cut)).runs == []
+    assert cell_lengths(open_existing(str(cut))) == {len(a["cell"])}
+    own = zarr.open_group(str(cut), mode="r", use_consolidated=False)
+    for k in a:
+        np.testing.assert_array_equal(a[k], np.asarray(own[k][...]), err_msg=k)
+    for name in ("status", "leverage", "p_systemic"):
+        g[name].resize((len(a["cell"]) + 8, *g[name].shape[1:]))
+    report = run_adaptive(_plan(cut, "sweep.adaptive.max_waves=5"))
+    assert [w.k for w in report.waves] == [1, 2, 3, 4, 5]
+    c = _arrays(cut)
+    assert set(c) == set(b)
+    for k in b:
+        np.testing.assert_array_equal(b[k], c[k], err_msg=k)
+    assert _state(cut) == _state(copy)
 
 
 def test_the_analysis_reads_an_adaptive_cube_with_the_surrogate(adaptive_cube):
