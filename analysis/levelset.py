@@ -63,8 +63,7 @@ class LevelSetFit:
         """(p, lower, upper) at ``u``: the fitted probability and its band (mean -/+ z sd
         on the logit scale, mapped back)."""
         mean, sd = self.predict(u)
-        expit = _expit
-        return expit(mean), expit(mean - z * sd), expit(mean + z * sd)
+        return _expit(mean), _expit(mean - z * sd), _expit(mean + z * sd)
 
 
 def _expit(x: np.ndarray) -> np.ndarray:

@@ -69,12 +69,19 @@ class AdaptiveReport:
         return self.waves[-1].stop if self.waves else 0
 
 
+def _stored_design(group: Any, axes: tuple[str, ...], chunk: int, stop: int | None = None
+                   ) -> Any:
+    """The design of a cube's first ``stop`` cells (all by default), from its coordinates."""
+    cut = slice(None, stop)
+    table = np.stack([np.asarray(group[a][cut], float) for a in axes], axis=1)
+    return adaptive_design(axes, table, np.asarray(group["wave"][cut]),
+                           np.asarray(group["replicate"][cut]), chunk)
+
+
 def _cells(cube: Cube, plan: Plan, spec: AdaptiveSpec) -> tuple[Any, CellsSoFar]:
     """(the design of the cube's cells, what they showed so far)."""
-    g = cube.group
-    table = np.stack([np.asarray(g[a][...], float) for a in plan.design.axes], axis=1)
-    wave, rep = np.asarray(g["wave"][...]), np.asarray(g["replicate"][...])
-    design = adaptive_design(plan.design.axes, table, wave, rep, cube.chunks[0])
+    design = _stored_design(cube.group, plan.design.axes, cube.chunks[0])
+    table, rep = design.table, design.coords["replicate"]
     status = cube.cell_status()
     p = np.asarray(cube._array(spec.var)[...], float)
     k = np.where(np.isin(status, DONE_STATUSES), np.round(p * plan.sweep.paths), np.nan)
@@ -169,11 +176,8 @@ class _Waves:
         if cell_lengths(cube) == {stop}:
             return
         g = zarr.open_group(cube._open_group().store, mode="r", zarr_format=3,
-                            use_consolidated=False)
-        table = np.stack([np.asarray(g[a][:stop], float) for a in self.plan.design.axes],
-                         axis=1)
-        design = adaptive_design(self.plan.design.axes, table, g["wave"][:stop],
-                                 g["replicate"][:stop], cube.chunks[0])
+                            use_consolidated=False)  # the arrays' own, possibly longer
+        design = _stored_design(g, self.plan.design.axes, cube.chunks[0], stop)
         with StoreLock(self.url, self.opts):
             truncate_cube(cube, design)
 
@@ -195,8 +199,7 @@ class _Waves:
         if w.k > 1:
             before = self.fit(cells, wave, w.k - 1)
             w.flips = frontier_flips(before, after, self.spec.level, self.ref)
-        done = _through(cells, wave, w.k)
-        w.points = len(done.pooled()[0])
+        w.points = len(_through(cells, wave, w.k).pooled[0])
         w.path_steps = int(w.stop) * self.plan.sweep.paths * self.plan.sweep.steps
         w.seconds += time.perf_counter() - t
         w.done = True
@@ -244,9 +247,8 @@ class _Waves:
             if report.stopped:
                 self.save(cube, waves, report.stopped)
                 return
-            room = spec.wave_cells
             fit = self.fit(cells, wave, w.k)
-            pick = next_wave(cells, fit, spec, w.k + 1, plan.sweep.seed, room)
+            pick = next_wave(cells, fit, spec, w.k + 1, plan.sweep.seed, spec.wave_cells)
             if len(pick.rows) == 0:
                 report.stopped = "no cell left to add (every candidate is taken)"
                 self.save(cube, waves, report.stopped)

@@ -9,6 +9,7 @@ to whole blocks.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -45,8 +46,10 @@ class CellsSoFar:
         rows = self.table if rows is None else rows
         return (rows - self.lo) / (self.hi - self.lo)
 
+    @functools.cached_property
     def pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, k, n, replicates) per distinct point (see analysis.levelset)."""
+        """(rows, k, n, replicates) per distinct point (see analysis.levelset); computed
+        once (the fit and both kinds of picks use it)."""
         return pooled_counts(self.table, self.k, np.full(len(self.k), float(self.paths)))
 
 
@@ -63,7 +66,7 @@ class WavePick:
 
 
 def fit_cells(cells: CellsSoFar, seed: int) -> LevelSetFit:
-    rows, k, n, _ = cells.pooled()
+    rows, k, n, _ = cells.pooled
     return fit_level_set(cells.unit(rows), k, n, seed=seed)
 
 
@@ -73,7 +76,7 @@ def _more_paths(cells: CellsSoFar, fit: LevelSetFit, spec: AdaptiveSpec, budget:
     the points whose Wilson interval straddles the level, most undecided first; a block
     is filled up with the next most undecided points near the level (within
     :data:`NEAR_Z` standard errors, or inside the surrogate's band)."""
-    rows, k, n, count = cells.pooled()
+    rows, k, n, count = cells.pooled
     mean, sd = fit.predict(cells.unit(rows))
     in_band = np.abs(mean - logit(spec.level)) < Z95 * sd
     block = spec.block_cells
@@ -109,7 +112,7 @@ def next_wave(cells: CellsSoFar, fit: LevelSetFit, spec: AdaptiveSpec, wave: int
     share = int(m * spec.paths_share) // block * block
     path_rows, path_rep, straddling = _more_paths(cells, fit, spec, share)
     m_new = m - len(path_rep)
-    rows_done, _, _, _ = cells.pooled()
+    rows_done, _, _, _ = cells.pooled
     unit = propose(fit, spec.level, m_new, d, seed=seed + 7919 * wave,
                    candidates=spec.candidates, exclude=cells.unit(rows_done))
     unit = unit[: len(unit) // block * block]

@@ -28,6 +28,22 @@ log = logging.getLogger(__name__)
 CELL_DIM = "cell"
 
 
+def _cell_arrays(cube: Cube, mode: str) -> list[tuple[str, zarr.Array]]:
+    """Every array over ``cell`` with its own metadata (not the consolidated copy, which
+    an interrupted grow leaves stale)."""
+    group = zarr.open_group(cube._open_group().store, mode=mode, zarr_format=3,
+                            use_consolidated=False)
+    return [(name, arr) for name, arr in group.arrays()
+            if tuple(arr.metadata.dimension_names or ())[:1] == (CELL_DIM,)]
+
+
+def _record_design(cube: Cube, design: Any) -> None:
+    """Record ``design`` in the attrs and consolidate the metadata (the new shapes)."""
+    cube._update_attrs({"design": json.dumps(design.to_attrs())})
+    cube._arrays, cube._group = {}, None  # handles with the old shape are stale
+    consolidate(cube.url, cube.storage_options or None)
+
+
 def grow_cube(cube: Cube, design: Any) -> int:
     """Grow ``cube`` to hold ``design``'s cells (the cube's cells must be the design's
     first ones, in whole chunks); returns the number of cells added (0 when none)."""
@@ -41,20 +57,12 @@ def grow_cube(cube: Cube, design: Any) -> int:
         raise ValueError(f"{cube.url}: {old} cells do not fill whole chunks of {chunk}")
     if int(design.chunks[0]) != chunk:
         raise ValueError(f"design chunks {design.chunks} differ from the cube's {cube.chunks}")
-    group = zarr.open_group(cube._open_group().store, mode="r+", zarr_format=3,
-                            use_consolidated=False)
-    for name, arr in group.arrays():
-        dims = tuple(arr.metadata.dimension_names or ())
-        if not dims or dims[0] != CELL_DIM:
-            continue
+    for name, arr in _cell_arrays(cube, "r+"):
         if arr.shape[0] != new:
             arr.resize((new, *arr.shape[1:]))
         if name in design.coords:  # a coordinate: laid out from the design
-            values = np.asarray(design.coords[name])
-            arr[...] = values.astype(arr.dtype)
-    cube._update_attrs({"design": json.dumps(design.to_attrs())})
-    cube._arrays, cube._group = {}, None  # handles with the old shape are stale
-    consolidate(cube.url, cube.storage_options or None)
+            arr[...] = np.asarray(design.coords[name]).astype(arr.dtype)
+    _record_design(cube, design)
     if new > old:
         log.info("%s: %d cells appended (%d -> %d)", cube.url, new - old, old, new)
     return new - old
@@ -63,10 +71,7 @@ def grow_cube(cube: Cube, design: Any) -> int:
 def cell_lengths(cube: Cube) -> set[int]:
     """The lengths along ``cell`` of every array over it, read from each array's own
     metadata (not the consolidated copy): one length unless a grow was interrupted."""
-    group = zarr.open_group(cube._open_group().store, mode="r", zarr_format=3,
-                            use_consolidated=False)
-    return {int(arr.shape[0]) for _, arr in group.arrays()
-            if tuple(arr.metadata.dimension_names or ())[:1] == (CELL_DIM,)}
+    return {int(arr.shape[0]) for _, arr in _cell_arrays(cube, "r")}
 
 
 def truncate_cube(cube: Cube, design: Any) -> int:
@@ -74,16 +79,12 @@ def truncate_cube(cube: Cube, design: Any) -> int:
     undoes an append that was interrupted before its wave was recorded (those cells were
     never computed). Records the design, consolidates; returns the cells removed."""
     n = int(design.n_cells)
-    group = zarr.open_group(cube._open_group().store, mode="r+", zarr_format=3,
-                            use_consolidated=False)
     removed = 0
-    for _, arr in group.arrays():
-        if tuple(arr.metadata.dimension_names or ())[:1] == (CELL_DIM,) and arr.shape[0] > n:
+    for _, arr in _cell_arrays(cube, "r+"):
+        if arr.shape[0] > n:
             removed = max(removed, int(arr.shape[0]) - n)
             arr.resize((n, *arr.shape[1:]))
-    cube._update_attrs({"design": json.dumps(design.to_attrs())})
-    cube._arrays, cube._group = {}, None
-    consolidate(cube.url, cube.storage_options or None)
+    _record_design(cube, design)
     if removed:
         log.warning("%s: %d appended cells of an unrecorded wave removed (never computed)",
                     cube.url, removed)

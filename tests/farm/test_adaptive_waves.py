@@ -86,7 +86,7 @@ def test_more_paths_come_in_whole_blocks_of_one_replicate_at_earlier_points():
         assert np.all(blocks == blocks[:, :1])  # one replicate per block
     # every extra-path cell repeats an earlier point exactly, and no point gets more
     # than max_paths in all
-    rows, _, n, count = cells.pooled()
+    rows, _, n, count = cells.pooled
     assert n.max() <= spec.max_paths
     assert count.max() >= 2
     # replicate r of a point is its r-th extra set of paths: 0..count-1 at every point
